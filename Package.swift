@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Modules follow the data flow: job file -> data -> model -> distributed step -> training loop -> CLI.
+// The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS); nothing
+// else imports their headers.
+let package = Package(
+    name: "Atelier",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "atelier", targets: ["atelier"]),
+    ],
+    dependencies: [
+        // Subcommands and help text for the `atelier` CLI.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // A real TOML parser (toml++ underneath) for job files, with line/column parse errors.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries from Debian, through pkg-config, with shims for the macros Swift cannot import.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Thin Swift faces of the C libraries.
+        .target(name: "MPI", dependencies: ["CMPI"]),
+        .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+
+        // job file -> data -> model -> distributed step -> training loop
+        .target(name: "AtelierJob", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "AtelierData", dependencies: ["AtelierJob"]),
+        .target(name: "AtelierModel", dependencies: ["AtelierJob", "BLAS"]),
+        .target(name: "AtelierDistributed", dependencies: ["AtelierModel", "MPI"]),
+        .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel",
+                                                     "AtelierDistributed", "BLAS", "MPI"]),
+        .executableTarget(name: "atelier", dependencies: [
+            "AtelierTrain", "AtelierJob", "BLAS", "MPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        
+        
+        .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
+                    resources: [.copy("Reference")]),
+        
+        
+    ]
+)

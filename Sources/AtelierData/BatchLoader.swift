@@ -1,0 +1,22 @@
+/// Fills micro-batches for one rank: inputs and targets, [B, T] Int32 each.
+public final class BatchLoader: @unchecked Sendable {
+    public let source: TokenSource
+    public let order: SampleOrder
+    public let slice: RankSlice
+    public let sequenceLength: Int
+
+    public init(source: TokenSource, seed: UInt64, slice: RankSlice, sequenceLength: Int) {
+        self.source = source
+        self.order = SampleOrder(sampleCount: source.sampleCount, seed: seed)
+        self.slice = slice
+        self.sequenceLength = sequenceLength
+    }
+
+    /// Writes micro-batch `micro` of step `iteration` into `inputs` and `targets` ([B, T] each).
+    public func load(iteration: Int, micro: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+        for (b, position) in slice.positions(iteration: iteration, micro: micro).enumerated() {
+            source.fill(sample: order.sample(at: position),
+                        inputs: inputs + b * sequenceLength, targets: targets + b * sequenceLength)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+/// Where training sequences come from: `sampleCount` windows of `T + 1` tokens, addressed by index.
+public protocol TokenSource: Sendable {
+    /// Number of distinct samples (windows of T + 1 tokens) in one epoch.
+    var sampleCount: Int { get }
+    /// Writes sample `index`: inputs [T] = tokens[0..<T], targets [T] = tokens[1...T].
+    func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>)
+}
+
+/// What went wrong reading training data, naming the file.
+public enum DataError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case tooSmall(paths: [String], tokens: Int, needed: Int)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason):
+            return "\(path): cannot read training data: \(reason)"
+        case .tooSmall(let paths, let tokens, let needed):
+            return "\(paths.joined(separator: ", ")): \(tokens) tokens in all, fewer than one sample needs (\(needed)); use more text or a shorter model.seq_length"
+        }
+    }
+}

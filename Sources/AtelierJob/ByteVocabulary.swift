@@ -1,0 +1,8 @@
+/// Token ids of byte-level data: the 256 byte values, then the special tokens.
+public enum ByteVocabulary {
+    public static let bos: Int32 = 256        // <s>
+    public static let eos: Int32 = 257        // </s>, appended after each document
+    public static let pad: Int32 = 258        // <pad>
+    public static let unk: Int32 = 259        // <unk> (never produced by byte-level encoding)
+    public static let minimumSize = 260
+}

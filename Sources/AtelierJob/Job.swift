@@ -1,0 +1,83 @@
+import Foundation
+
+/// A training job: everything a run needs, read from a TOML job file plus `--set` overrides.
+/// Field names and defaults are documented in docs/job-files.md.
+public struct Job: Sendable {
+    public var name: String
+    public var workingGroup: String
+    public var seed: UInt64
+    public var runDirectory: String
+    public var model: ModelShape
+    public var data: DataSource
+    public var batch: BatchSizes
+    public var optimizer: OptimizerSettings
+    public var schedule: ScheduleSettings
+    public var train: TrainSettings
+    public var distributed: DistributedSettings
+
+    /// The resolved job (file plus overrides) as canonical TOML: what ranks compare and what is stored.
+    public var canonicalText: String
+    /// Where the job came from (for messages).
+    public var sourcePath: String
+
+    /// A 64-bit FNV-1a hash of the canonical text: equal on every rank that runs the same job.
+    public var fingerprint: UInt64 { fnv1a64(Array(canonicalText.utf8)) }
+}
+
+public struct DataSource: Equatable, Sendable {
+    public enum Kind: String, Sendable { case bytes, random }
+    /// `bytes`: UTF-8 text files read as bytes (vocabulary 256 bytes + specials);
+    /// `random`: uniformly random tokens (benchmarks only).
+    public var kind: Kind
+    public var paths: [String]
+}
+
+public struct BatchSizes: Equatable, Sendable {
+    public var microBatchSize: Int   // sequences per rank per forward/backward
+    public var globalBatchSize: Int  // sequences per optimizer step, over all ranks
+
+    /// Micro-batches each rank accumulates per step on `worldSize` ranks, or an error naming the field.
+    public func accumulationSteps(worldSize: Int, file: String) throws -> Int {
+        let perStep = microBatchSize * worldSize
+        guard globalBatchSize % perStep == 0 else {
+            throw JobError.invalid(file: file, field: "batch.global_batch_size",
+                                   expected: "a multiple of micro_batch_size x ranks = \(microBatchSize) x \(worldSize) = \(perStep)",
+                                   found: "\(globalBatchSize)")
+        }
+        return globalBatchSize / perStep
+    }
+}
+
+public struct OptimizerSettings: Equatable, Sendable {
+    public var lr: Double
+    public var minLR: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public var clipGrad: Double   // global-norm clipping threshold; 0 disables
+}
+
+public struct ScheduleSettings: Equatable, Sendable {
+    public var warmupSamples: Int
+    public var decaySamples: Int
+}
+
+public struct TrainSettings: Equatable, Sendable {
+    public var iterations: Int
+    public var logInterval: Int
+    public var maxConsecutiveSkips: Int
+}
+
+public struct DistributedSettings: Equatable, Sendable {
+    public var bucketMegabytes: Double
+    /// BLAS threads per rank; nil = cores per node / ranks on that node.
+    public var blasThreads: Int?
+}
+
+/// 64-bit FNV-1a over bytes.
+public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    return h
+}

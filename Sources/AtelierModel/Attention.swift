@@ -1,0 +1,94 @@
+import BLAS
+
+/// Causal multi-head self-attention with ALiBi over BLOOM's fused QKV, whose 3C outputs per token
+/// are laid out [H, 3, D] (head-interleaved): head h's query at h*3D, key at h*3D + D, value at h*3D + 2D.
+/// scores[t, s] = q_t . k_s / sqrt(D) + slope_h * s for s <= t; softmax over s; out_t = sum_s p[t,s] v_s.
+public enum Attention {
+    /// qkv [B, T, 3C] -> out [B, T, C] (heads merged: head h in columns h*D..<(h+1)*D);
+    /// saves probs [B, H, T, T] (zero above the diagonal) for backward.
+    public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                               qkv: UnsafePointer<Float>, slopes: [Float],
+                               batch B: Int, sequence T: Int, heads H: Int, headDim D: Int) {
+        let C = H * D, C3 = 3 * C
+        let scale = 1 / Float(D).squareRoot()
+        for b in 0..<B {
+            for h in 0..<H {
+                let q = qkv + b * T * C3 + h * 3 * D
+                let k = q + D, v = q + 2 * D
+                let p = probs + (b * H + h) * T * T
+                sgemm(transB: true, m: T, n: T, k: D, alpha: scale, a: q, lda: C3, b: k, ldb: C3, c: p, ldc: T)
+                softmaxCausalRows(p, T: T, slope: slopes[h])
+                sgemm(m: T, n: D, k: T, a: p, lda: T, b: v, ldb: C3, c: out + b * T * C + h * D, ldc: C)
+            }
+        }
+    }
+
+    /// Adds ALiBi, masks s > t, and turns each row of p [T, T] into probabilities in place.
+    static func softmaxCausalRows(_ p: UnsafeMutablePointer<Float>, T: Int, slope: Float) {
+        let ramp = Vec((0..<16).map { Float($0) })
+        for t in 0..<T {
+            let row = p + t * T
+            let n = t + 1
+            var i = 0
+            var mx = Vec(repeating: -.infinity)
+            while i + 16 <= n {
+                let s = load(row + i) + slope * (ramp + Float(i))
+                store(s, row + i); mx = pointwiseMax(mx, s); i += 16
+            }
+            var m = mx.max()
+            while i < n { row[i] += slope * Float(i); m = max(m, row[i]); i += 1 }
+            let mv = Vec(repeating: m)
+            var acc = Vec()
+            i = 0
+            while i + 16 <= n { let e = vexp(load(row + i) - mv); store(e, row + i); acc += e; i += 16 }
+            var sum = acc.sum()
+            while i < n { row[i] = sexp(row[i] - m); sum += row[i]; i += 1 }
+            let inv = Vec(repeating: 1 / sum)
+            i = 0
+            while i + 16 <= n { store(load(row + i) * inv, row + i); i += 16 }
+            while i < n { row[i] *= inv[0]; i += 1 }
+            (row + n).update(repeating: 0, count: T - n)
+        }
+    }
+
+    /// dout [B, T, C] -> dqkv [B, T, 3C] (overwritten). `scratch` holds T*T floats.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>,
+                                batch B: Int, sequence T: Int, heads H: Int, headDim D: Int) {
+        let C = H * D, C3 = 3 * C
+        let scale = 1 / Float(D).squareRoot()
+        for b in 0..<B {
+            for h in 0..<H {
+                let q = qkv + b * T * C3 + h * 3 * D
+                let k = q + D, v = q + 2 * D
+                let dq = dqkv + b * T * C3 + h * 3 * D
+                let dk = dq + D, dv = dq + 2 * D
+                let p = probs + (b * H + h) * T * T
+                let dO = dout + b * T * C + h * D
+                let dp = scratch
+                // dP [T, T] = dO V^T; dV [T, D] = P^T dO
+                sgemm(transB: true, m: T, n: T, k: D, a: dO, lda: C, b: v, ldb: C3, c: dp, ldc: T)
+                sgemm(transA: true, m: T, n: D, k: T, a: p, lda: T, b: dO, ldb: C, c: dv, ldc: C3)
+                // dS = P * (dP - rowsum(P * dP)), in place over dP (zero above the diagonal)
+                for t in 0..<T {
+                    let pr = p + t * T, dr = dp + t * T
+                    let n = t + 1
+                    var acc = Vec()
+                    var i = 0
+                    while i + 16 <= n { acc += load(pr + i) * load(dr + i); i += 16 }
+                    var dot = acc.sum()
+                    while i < n { dot += pr[i] * dr[i]; i += 1 }
+                    let dv = Vec(repeating: dot)
+                    i = 0
+                    while i + 16 <= n { store(load(pr + i) * (load(dr + i) - dv), dr + i); i += 16 }
+                    while i < n { dr[i] = pr[i] * (dr[i] - dot); i += 1 }
+                    (dr + n).update(repeating: 0, count: T - n)
+                }
+                // dQ = scale dS K; dK = scale dS^T Q
+                sgemm(m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: k, ldb: C3, c: dq, ldc: C3)
+                sgemm(transA: true, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: q, ldb: C3, c: dk, ldc: C3)
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import AtelierJob
+import BLAS
+
+/// BLOOM as Hugging Face's `BloomForCausalLM` defines it, fp32:
+/// word embeddings -> embedding LayerNorm -> L x [LN -> fused QKV -> causal ALiBi attention -> dense
+/// -> residual; LN -> h->4h -> GeLU -> 4h->h -> residual] -> ln_f -> lm_head (tied to the embeddings).
+/// Parameters and gradients are flat buffers laid out by `ParameterLayout`.
+public final class BloomModel: @unchecked Sendable {
+    public let shape: ModelShape
+    public let layout: ParameterLayout
+    public let params: FloatBuffer
+    public let grads: FloatBuffer
+    let slopes: [Float]
+
+    public init(shape: ModelShape) {
+        self.shape = shape
+        layout = ParameterLayout(shape: shape)
+        params = FloatBuffer(count: layout.count)
+        grads = FloatBuffer(count: layout.count)
+        slopes = ALiBi.slopes(heads: shape.heads)
+    }
+
+    /// acts.tokens [B, T] -> acts.logits [B, T, V]
+    public func forward(_ acts: Activations) {
+        let B = acts.batch, T = acts.sequence, N = acts.rows
+        let C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, D = shape.headDim
+        let eps = shape.layerNormEpsilon
+        let w = params.base
+        acts.tokens.withUnsafeBufferPointer { tok in
+            Embedding.forward(out: acts.embedded, tokens: tok.baseAddress!, table: w + layout.embedding, rows: N, channels: C)
+        }
+        LayerNorm.forward(out: acts.residual[0], mean: acts.embeddedMean, rstd: acts.embeddedRstd, x: acts.embedded,
+                          weight: w + layout.embeddingNormWeight, bias: w + layout.embeddingNormBias, rows: N, channels: C, eps: eps)
+        for (l, o) in layout.blocks.enumerated() {
+            let a = acts.blocks[l]
+            let x = acts.residual[l]
+            LayerNorm.forward(out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, x: x, weight: w + o.ln1Weight,
+                              bias: w + o.ln1Bias, rows: N, channels: C, eps: eps)
+            Linear.forward(y: a.qkv, x: a.ln1, weight: w + o.qkvWeight, bias: w + o.qkvBias, rows: N, inFeatures: C, outFeatures: 3 * C)
+            Attention.forward(out: a.att, probs: a.probs, qkv: a.qkv, slopes: slopes, batch: B, sequence: T, heads: H, headDim: D)
+            a.residualMid.update(from: x, count: N * C)
+            Linear.forward(y: a.residualMid, x: a.att, weight: w + o.denseWeight, bias: w + o.denseBias,
+                           rows: N, inFeatures: C, outFeatures: C, accumulate: true)
+            LayerNorm.forward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, x: a.residualMid, weight: w + o.ln2Weight,
+                              bias: w + o.ln2Bias, rows: N, channels: C, eps: eps)
+            Linear.forward(y: a.fc, x: a.ln2, weight: w + o.fc1Weight, bias: w + o.fc1Bias, rows: N, inFeatures: C, outFeatures: 4 * C)
+            GeLU.forward(out: a.gelu, x: a.fc, count: N * 4 * C)
+            let next = acts.residual[l + 1]
+            next.update(from: a.residualMid, count: N * C)
+            Linear.forward(y: next, x: a.gelu, weight: w + o.fc2Weight, bias: w + o.fc2Bias,
+                           rows: N, inFeatures: 4 * C, outFeatures: C, accumulate: true)
+        }
+        LayerNorm.forward(out: acts.final, mean: acts.finalMean, rstd: acts.finalRstd, x: acts.residual[shape.layers],
+                          weight: w + layout.finalNormWeight, bias: w + layout.finalNormBias, rows: N, channels: C, eps: eps)
+        // lm_head, tied: logits [N, V] = final [N, C] . E^T
+        Linear.forward(y: acts.logits, x: acts.final, weight: w + layout.embedding, bias: nil, rows: N, inFeatures: C, outFeatures: V)
+    }
+
+    /// Cross-entropy of acts.logits against acts.targets. With `gradientScale` the logits become
+    /// dlogits, ready for `backward`. Returns summed loss (nats) and the number of counted targets.
+    public func loss(_ acts: Activations, gradientScale: Float?) -> (loss: Double, count: Int) {
+        acts.targets.withUnsafeBufferPointer { t in
+            CrossEntropy.forwardBackward(logits: acts.logits, targets: t.baseAddress!, rows: acts.rows,
+                                         vocab: shape.vocabSize, gradientScale: gradientScale)
+        }
+    }
+
+    /// Backward from dlogits (in acts.logits), accumulating into `grads`. Tells `observer` as each
+    /// range of gradients becomes final: ln_f, then blocks L-1 ... 0, then the embeddings.
+    public func backward(_ acts: Activations, observer: GradientObserver? = nil) {
+        let B = acts.batch, T = acts.sequence, N = acts.rows
+        let C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, D = shape.headDim
+        let w = params.base, g = grads.base
+        let dres = acts.dResidual, dh = acts.dHidden
+        // lm_head: dfinal [N, C] = dlogits . E ; dE += dlogits^T . final
+        Linear.backward(dx: dh, dweight: g + layout.embedding, dbias: nil, dy: acts.logits, x: acts.final,
+                        weight: w + layout.embedding, rows: N, inFeatures: C, outFeatures: V)
+        dres.update(repeating: 0, count: N * C)
+        LayerNorm.backward(dx: dres, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: dh,
+                           x: acts.residual[shape.layers], weight: w + layout.finalNormWeight,
+                           mean: acts.finalMean, rstd: acts.finalRstd, rows: N, channels: C)
+        observer?.gradientsReady(layout.finalNormRange)
+        for l in stride(from: shape.layers - 1, through: 0, by: -1) {
+            let o = layout.blocks[l], a = acts.blocks[l]
+            // MLP: residual[l+1] = residualMid + fc2(gelu(fc1(ln2(residualMid))))
+            Linear.backward(dx: acts.dFC, dweight: g + o.fc2Weight, dbias: g + o.fc2Bias, dy: dres, x: a.gelu,
+                            weight: w + o.fc2Weight, rows: N, inFeatures: 4 * C, outFeatures: C)
+            GeLU.backward(dinout: acts.dFC, x: a.fc, count: N * 4 * C)
+            Linear.backward(dx: dh, dweight: g + o.fc1Weight, dbias: g + o.fc1Bias, dy: acts.dFC, x: a.ln2,
+                            weight: w + o.fc1Weight, rows: N, inFeatures: C, outFeatures: 4 * C)
+            LayerNorm.backward(dx: dres, dweight: g + o.ln2Weight, dbias: g + o.ln2Bias, dout: dh, x: a.residualMid,
+                               weight: w + o.ln2Weight, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, channels: C)
+            observer?.progress()
+            // attention: residualMid = residual[l] + dense(attention(qkv(ln1(residual[l]))))
+            Linear.backward(dx: dh, dweight: g + o.denseWeight, dbias: g + o.denseBias, dy: dres, x: a.att,
+                            weight: w + o.denseWeight, rows: N, inFeatures: C, outFeatures: C)
+            Attention.backward(dqkv: acts.dQKV, dout: dh, qkv: a.qkv, probs: a.probs, scratch: acts.dScores,
+                               batch: B, sequence: T, heads: H, headDim: D)
+            Linear.backward(dx: dh, dweight: g + o.qkvWeight, dbias: g + o.qkvBias, dy: acts.dQKV, x: a.ln1,
+                            weight: w + o.qkvWeight, rows: N, inFeatures: C, outFeatures: 3 * C)
+            LayerNorm.backward(dx: dres, dweight: g + o.ln1Weight, dbias: g + o.ln1Bias, dout: dh, x: acts.residual[l],
+                               weight: w + o.ln1Weight, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
+            observer?.gradientsReady(o.range)
+            observer?.progress()
+        }
+        dh.update(repeating: 0, count: N * C)
+        LayerNorm.backward(dx: dh, dweight: g + layout.embeddingNormWeight, dbias: g + layout.embeddingNormBias, dout: dres,
+                           x: acts.embedded, weight: w + layout.embeddingNormWeight,
+                           mean: acts.embeddedMean, rstd: acts.embeddedRstd, rows: N, channels: C)
+        acts.tokens.withUnsafeBufferPointer { tok in
+            Embedding.backward(dtable: g + layout.embedding, dout: dh, tokens: tok.baseAddress!, rows: N, channels: C)
+        }
+        observer?.gradientsReady(layout.embeddingRange)
+    }
+}

@@ -1,0 +1,32 @@
+import BLAS
+
+/// y = x W^T + b with a Hugging Face Linear weight W [out, in], through OpenBLAS sgemm.
+public enum Linear {
+    /// x [N, in] -> y [N, out]. With `accumulate`, y += x W^T + b (a residual add for free).
+    public static func forward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                               rows N: Int, inFeatures K: Int, outFeatures M: Int, accumulate: Bool = false) {
+        if let bias {
+            for n in 0..<N {
+                let yr = y + n * M
+                if accumulate { vadd(yr, bias, M) } else { yr.update(from: bias, count: M) }
+            }
+        }
+        sgemm(transB: true, m: N, n: M, k: K, a: x, lda: K, b: weight, ldb: K,
+              beta: (bias != nil || accumulate) ? 1 : 0, c: y, ldc: M)
+    }
+
+    /// dy [N, out] -> dx [N, in] (overwritten), dW [out, in] and db [out] (accumulated).
+    public static func backward(dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
+                                dbias: UnsafeMutablePointer<Float>?, dy: UnsafePointer<Float>,
+                                x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                rows N: Int, inFeatures K: Int, outFeatures M: Int) {
+        if let dx {
+            sgemm(m: N, n: K, k: M, a: dy, lda: M, b: weight, ldb: K, beta: 0, c: dx, ldc: K)
+        }
+        sgemm(transA: true, m: M, n: K, k: N, a: dy, lda: M, b: x, ldb: K, beta: 1, c: dweight, ldc: K)
+        if let dbias {
+            for n in 0..<N { vadd(dbias, dy + n * M, M) }
+        }
+    }
+}

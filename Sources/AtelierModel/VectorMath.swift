@@ -1,0 +1,91 @@
+/// Vectorised float kernels over raw buffers (16 lanes at a time), for the element-wise parts of
+/// the model that do not go through BLAS.
+public typealias Vec = SIMD16<Float>
+
+@inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+
+@inline(__always) func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+}
+
+/// exp(x) for 16 lanes: Cephes' range reduction and degree-6 polynomial, about 1 ulp.
+/// Inputs are clamped to [-87.3, 88.7], the range where the result is a normal float.
+@inline(__always) func vexp(_ input: Vec) -> Vec {
+    let x = input.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.7))
+    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    var r = x - n * 0.693_359_375
+    r = r + n * 2.121_944_4e-4
+    var p = Vec(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_1e-1
+    p = p * r * r + r + 1
+    let exponent = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    return p * unsafeBitCast(exponent, to: Vec.self)
+}
+
+/// tanh(x) = 1 - 2 / (exp(2x) + 1) for 16 lanes.
+@inline(__always) func vtanh(_ x: Vec) -> Vec {
+    1 - 2 / (vexp(2 * x) + 1)
+}
+
+/// Scalar exp through the same kernel (for tails shorter than 16).
+@inline(__always) func sexp(_ x: Float) -> Float { vexp(Vec(repeating: x))[0] }
+@inline(__always) func stanh(_ x: Float) -> Float { vtanh(Vec(repeating: x))[0] }
+
+/// Sum of n floats.
+@inline(__always) func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = Vec()
+    var i = 0
+    while i + 16 <= n { acc += load(p + i); i += 16 }
+    var s = acc.sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
+
+/// Maximum of n > 0 floats.
+@inline(__always) func vmax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var m = -Float.infinity
+    if n >= 16 {
+        var acc = load(p)
+        i = 16
+        while i + 16 <= n { acc = pointwiseMax(acc, load(p + i)); i += 16 }
+        m = acc.max()
+    }
+    while i < n { m = max(m, p[i]); i += 1 }
+    return m
+}
+
+/// y[i] += x[i] for n floats.
+@inline(__always) func vadd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n { store(load(y + i) + load(x + i), y + i); i += 16 }
+    while i < n { y[i] += x[i]; i += 1 }
+}
+
+/// Sum of squares of n floats, accumulated in double per block for large buffers.
+public func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < n {
+        let end = min(n, start + 4096)
+        var acc = Vec()
+        var i = start
+        while i + 16 <= end { let v = load(p + i); acc += v * v; i += 16 }
+        var s = Double(acc.sum())
+        while i < end { s += Double(p[i] * p[i]); i += 1 }
+        total += s
+        start = end
+    }
+    return total
+}
+
+/// True when every one of n floats is finite.
+public func allFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Bool {
+    sumOfSquares(p, n).isFinite
+}

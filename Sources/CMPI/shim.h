@@ -1,0 +1,27 @@
+// OpenMPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, ...) are macros over
+// addresses of extern structs, which Swift cannot import. These inline functions return them.
+#ifndef ATELIER_CMPI_SHIM_H
+#define ATELIER_CMPI_SHIM_H
+#include <mpi.h>
+
+static inline MPI_Comm atelier_mpi_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Comm atelier_mpi_comm_null(void) { return MPI_COMM_NULL; }
+static inline MPI_Datatype atelier_mpi_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype atelier_mpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype atelier_mpi_uint64(void) { return MPI_UINT64_T; }
+static inline MPI_Datatype atelier_mpi_int64(void) { return MPI_INT64_T; }
+static inline MPI_Datatype atelier_mpi_byte(void) { return MPI_BYTE; }
+static inline MPI_Op atelier_mpi_sum(void) { return MPI_SUM; }
+static inline MPI_Op atelier_mpi_max(void) { return MPI_MAX; }
+static inline MPI_Op atelier_mpi_min(void) { return MPI_MIN; }
+static inline void *atelier_mpi_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Request atelier_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *atelier_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *atelier_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline MPI_Info atelier_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline int atelier_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Errhandler atelier_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int atelier_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int atelier_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+
+#endif

@@ -1,0 +1,158 @@
+import CMPI
+
+/// An error returned by an MPI call, with the call's name and MPI's own message.
+public struct MPIError: Error, CustomStringConvertible {
+    public let call: String
+    public let code: Int32
+    public let message: String
+    public var description: String { "MPI call \(call) failed (code \(code)): \(message)" }
+}
+
+@inline(__always)
+func check(_ code: Int32, _ call: @autoclosure () -> String) throws {
+    guard code == MPI_SUCCESS else {
+        var length: Int32 = 0
+        var text = [CChar](repeating: 0, count: Int(atelier_mpi_max_error_string()) + 1)
+        MPI_Error_string(code, &text, &length)
+        throw MPIError(call: call(), code: code, message: String(cString: text))
+    }
+}
+
+/// One MPI communicator: the world, or the ranks of one node (`splitShared`).
+/// All operations are collective unless said otherwise; every rank must call them in the same order.
+public final class Communicator: @unchecked Sendable {
+    let comm: MPI_Comm
+    public let rank: Int
+    public let size: Int
+
+    init(_ comm: MPI_Comm) throws {
+        self.comm = comm
+        var r: Int32 = 0, s: Int32 = 0
+        try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+        try check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+        rank = Int(r); size = Int(s)
+        // Errors come back as codes, so the caller can say what failed before exiting.
+        MPI_Comm_set_errhandler(comm, atelier_mpi_errors_return())
+    }
+
+    /// Initialises MPI (once per process) and returns the world communicator. Works without
+    /// mpirun too: a lone process is a world of size 1.
+    public static func world() throws -> Communicator {
+        var initialized: Int32 = 0
+        MPI_Initialized(&initialized)
+        if initialized == 0 {
+            var provided: Int32 = 0
+            try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        }
+        return try Communicator(atelier_mpi_comm_world())
+    }
+
+    /// Ends MPI for this process. Call once, after the last collective.
+    public static func finalize() {
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { MPI_Finalize() }
+    }
+
+    /// Aborts every rank of the job with `code` (MPI_Abort): for errors after which the job cannot go on.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(comm, code)
+        fatalError("MPI_Abort returned")
+    }
+
+    /// The ranks that share this rank's node (MPI_COMM_TYPE_SHARED).
+    public func splitShared() throws -> Communicator {
+        var local: MPI_Comm? = atelier_mpi_comm_null()
+        try check(MPI_Comm_split_type(comm, atelier_mpi_comm_type_shared(), Int32(rank),
+                                      atelier_mpi_info_null(), &local), "MPI_Comm_split_type")
+        guard let local else { throw MPIError(call: "MPI_Comm_split_type", code: -1, message: "no communicator returned") }
+        return try Communicator(local)
+    }
+
+    /// The host name MPI knows this rank by.
+    public static func processorName() -> String {
+        var name = [CChar](repeating: 0, count: Int(atelier_mpi_max_processor_name()) + 1)
+        var length: Int32 = 0
+        MPI_Get_processor_name(&name, &length)
+        return String(cString: name)
+    }
+
+    public func barrier() throws {
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    /// In-place sum over all ranks of `count` floats (blocking).
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
+        var offset = 0
+        while offset < count {
+            let chunk = min(count - offset, Int(Int32.max))
+            try check(MPI_Allreduce(atelier_mpi_in_place(), buffer + offset, Int32(chunk),
+                                    atelier_mpi_float(), atelier_mpi_sum(), comm), "MPI_Allreduce(float)")
+            offset += chunk
+        }
+    }
+
+    /// In-place sum over all ranks of a small vector of doubles.
+    public func allReduceSum(_ values: inout [Double]) throws {
+        let n = Int32(values.count)
+        try values.withUnsafeMutableBufferPointer { p in
+            try check(MPI_Allreduce(atelier_mpi_in_place(), p.baseAddress, n, atelier_mpi_double(),
+                                    atelier_mpi_sum(), comm), "MPI_Allreduce(double)")
+        }
+    }
+
+    /// In-place maximum over all ranks of a small vector of doubles.
+    public func allReduceMax(_ values: inout [Double]) throws {
+        let n = Int32(values.count)
+        try values.withUnsafeMutableBufferPointer { p in
+            try check(MPI_Allreduce(atelier_mpi_in_place(), p.baseAddress, n, atelier_mpi_double(),
+                                    atelier_mpi_max(), comm), "MPI_Allreduce(max)")
+        }
+    }
+
+    /// Every rank's `values` (same count on all ranks), concatenated in rank order.
+    public func allGather(_ values: [UInt64]) throws -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: values.count * size)
+        try values.withUnsafeBufferPointer { src in
+            try out.withUnsafeMutableBufferPointer { dst in
+                try check(MPI_Allgather(src.baseAddress, Int32(values.count), atelier_mpi_uint64(),
+                                        dst.baseAddress, Int32(values.count), atelier_mpi_uint64(), comm),
+                          "MPI_Allgather")
+            }
+        }
+        return out
+    }
+
+    /// Rank `root`'s bytes on every rank (the buffer's length must agree on all ranks).
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int = 0) throws {
+        try check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), atelier_mpi_byte(), Int32(root), comm),
+                  "MPI_Bcast")
+    }
+
+    /// Starts a non-blocking in-place sum of `count` floats over all ranks (MPI_Iallreduce).
+    /// The buffer must stay valid and untouched until the request completes.
+    public func startAllReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws -> Request {
+        precondition(count <= Int(Int32.max), "a non-blocking all-reduce bucket holds at most 2^31-1 floats")
+        var request: MPI_Request? = atelier_mpi_request_null()
+        try check(MPI_Iallreduce(atelier_mpi_in_place(), buffer, Int32(count), atelier_mpi_float(),
+                                 atelier_mpi_sum(), comm, &request), "MPI_Iallreduce")
+        return Request(handle: request)
+    }
+}
+
+/// A pending non-blocking operation.
+public struct Request {
+    var handle: MPI_Request?
+
+    /// Lets MPI make progress; true once the operation has completed.
+    public mutating func test() throws -> Bool {
+        var done: Int32 = 0
+        try check(MPI_Test(&handle, &done, atelier_mpi_status_ignore()), "MPI_Test")
+        return done != 0
+    }
+
+    /// Blocks until the operation has completed.
+    public mutating func wait() throws {
+        try check(MPI_Wait(&handle, atelier_mpi_status_ignore()), "MPI_Wait")
+    }
+}
