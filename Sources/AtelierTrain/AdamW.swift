@@ -1,0 +1,66 @@
+import AtelierJob
+import AtelierModel
+
+/// AdamW (decoupled weight decay, as torch.optim.AdamW) over the flat buffers. The two moments each
+/// live in one buffer laid out like the parameters. Weight decay applies to the tensors the layout
+/// marks (matmul weights, embeddings), not to biases or LayerNorm parameters.
+public final class AdamW {
+    public let settings: OptimizerSettings
+    public let expAvg: FloatBuffer      // m, first moment
+    public let expAvgSq: FloatBuffer    // v, second moment
+    public private(set) var step = 0    // updates applied (skipped iterations excluded)
+    let layout: ParameterLayout
+
+    public init(layout: ParameterLayout, settings: OptimizerSettings) {
+        self.layout = layout
+        self.settings = settings
+        expAvg = FloatBuffer(count: layout.count)
+        expAvgSq = FloatBuffer(count: layout.count)
+    }
+
+    /// One update with learning rate `lr`, gradients multiplied by `gradScale` first (clipping).
+    public func update(params: FloatBuffer, grads: FloatBuffer, lr: Double, gradScale: Float) {
+        step += 1
+        let b1 = Float(settings.beta1), b2 = Float(settings.beta2)
+        let correction1 = 1 - pow(settings.beta1, Double(step))
+        let correction2 = 1 - pow(settings.beta2, Double(step))
+        let stepSize = Float(lr / correction1)
+        let rootCorrection2 = Float(correction2.squareRoot())
+        let eps = Float(settings.eps)
+        for t in layout.tensors {
+            let decay = t.decays ? Float(1 - lr * settings.weightDecay) : 1
+            let p = params.base + t.offset, g = grads.base + t.offset
+            let m = expAvg.base + t.offset, v = expAvgSq.base + t.offset
+            let n = t.count
+            var i = 0
+            while i + 16 <= n {
+                let gi = load16(g + i) * gradScale
+                let mi = b1 * load16(m + i) + (1 - b1) * gi
+                let vi = b2 * load16(v + i) + (1 - b2) * gi * gi
+                store16(mi, m + i); store16(vi, v + i)
+                let denom = vi.squareRoot() / rootCorrection2 + eps
+                store16(load16(p + i) * decay - stepSize * mi / denom, p + i)
+                i += 16
+            }
+            while i < n {
+                let gi = g[i] * gradScale
+                m[i] = b1 * m[i] + (1 - b1) * gi
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                i += 1
+            }
+        }
+    }
+}
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

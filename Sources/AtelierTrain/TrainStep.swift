@@ -1,0 +1,129 @@
+import AtelierData
+import AtelierDistributed
+import AtelierJob
+import AtelierModel
+import Foundation
+import MPI
+
+/// What one optimizer step did.
+public struct StepResult: Sendable {
+    public let iteration: Int          // 1-based, after this step
+    public let loss: Double            // mean over the global batch's targets (nats)
+    public let gradNorm: Double        // global L2 norm before clipping
+    public let lr: Double
+    public let skipped: Bool           // non-finite loss or gradient: no update
+    public let seconds: Double
+}
+
+/// The training state that moves: iteration, samples, skips. (Checkpoints will store this.)
+public struct TrainingProgress: Sendable {
+    public var iteration = 0
+    public var consumedSamples = 0
+    public var skippedIterations = 0
+    public var consecutiveSkips = 0
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case tooManySkips(count: Int, iteration: Int)
+    public var description: String {
+        switch self {
+        case .tooManySkips(let count, let iteration):
+            return "aborting at iteration \(iteration): \(count) consecutive iterations had a non-finite loss or gradient and were skipped; lower optimizer.lr, raise schedule.warmup_samples or check the data"
+        }
+    }
+}
+
+/// One data-parallel optimizer step on this rank: accumulate micro-batches, all-reduce the gradients
+/// in buckets during the last backward, clip by global norm, AdamW.
+public final class TrainStep {
+    public let job: Job
+    public let model: BloomModel
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public let loader: BatchLoader
+    public let accumulation: Int
+    public var progress = TrainingProgress()
+    let comm: Communicator
+    let buckets: GradientBuckets?
+    let acts: Activations
+    private var microTokens: [[Int32]] = []
+    private var microTargets: [[Int32]] = []
+
+    public init(job: Job, comm: Communicator, source: TokenSource) throws {
+        self.job = job
+        self.comm = comm
+        accumulation = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
+        model = BloomModel(shape: job.model)
+        model.layout.initialize(model.params, seed: job.seed)
+        optimizer = AdamW(layout: model.layout, settings: job.optimizer)
+        schedule = LearningRateSchedule(optimizer: job.optimizer, schedule: job.schedule)
+        let slice = RankSlice(rank: comm.rank, worldSize: comm.size, globalBatchSize: job.batch.globalBatchSize,
+                              microBatchSize: job.batch.microBatchSize)
+        loader = BatchLoader(source: source, seed: job.seed, slice: slice, sequenceLength: job.model.sequenceLength)
+        acts = Activations(shape: job.model, batch: job.batch.microBatchSize)
+        buckets = comm.size > 1
+            ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm,
+                              bucketBytes: Int(job.distributed.bucketMegabytes * 1_048_576))
+            : nil
+        let n = acts.rows
+        microTokens = Array(repeating: [Int32](repeating: 0, count: n), count: accumulation)
+        microTargets = microTokens
+    }
+
+    /// Runs iteration `progress.iteration + 1`.
+    public func step() throws -> StepResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let iteration = progress.iteration
+        // This step's micro-batches, and the number of targets in the whole global batch (for a mean
+        // loss that is exact with padding, whatever the split over ranks and micro-batches).
+        var localTargets = 0
+        for m in 0..<accumulation {
+            microTokens[m].withUnsafeMutableBufferPointer { tok in
+                microTargets[m].withUnsafeMutableBufferPointer { tgt in
+                    loader.load(iteration: iteration, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
+                }
+            }
+            localTargets += microTargets[m].reduce(0) { $0 + ($1 == CrossEntropy.ignoreIndex ? 0 : 1) }
+        }
+        var counts = [Double(localTargets)]
+        if comm.size > 1 { try comm.allReduceSum(&counts) }
+        let scale = Float(1 / max(counts[0], 1))
+
+        model.grads.zero()
+        var lossSum = 0.0
+        for m in 0..<accumulation {
+            acts.tokens = microTokens[m]
+            acts.targets = microTargets[m]
+            model.forward(acts)
+            lossSum += model.loss(acts, gradientScale: scale).loss
+            let last = m == accumulation - 1
+            if last { buckets?.begin() }
+            model.backward(acts, observer: last ? buckets : nil)
+        }
+        try buckets?.finish()
+        var totals = [lossSum]
+        if comm.size > 1 { try comm.allReduceSum(&totals) }
+        let loss = totals[0] / max(counts[0], 1)
+
+        // Every rank holds the same summed gradients, so every rank takes the same decision.
+        let gradNorm = sumOfSquares(model.grads.base, model.grads.count).squareRoot()
+        progress.consumedSamples += job.batch.globalBatchSize
+        progress.iteration += 1
+        let lr = schedule.lr(consumedSamples: progress.consumedSamples)
+        let skipped = !loss.isFinite || !gradNorm.isFinite
+        if skipped {
+            progress.skippedIterations += 1
+            progress.consecutiveSkips += 1
+            if progress.consecutiveSkips >= job.train.maxConsecutiveSkips {
+                throw TrainingError.tooManySkips(count: progress.consecutiveSkips, iteration: progress.iteration)
+            }
+        } else {
+            progress.consecutiveSkips = 0
+            let clip = job.optimizer.clipGrad
+            let gradScale: Float = (clip > 0 && gradNorm > clip) ? Float(clip / (gradNorm + 1e-6)) : 1
+            optimizer.update(params: model.params, grads: model.grads, lr: lr, gradScale: gradScale)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)
+    }
+}

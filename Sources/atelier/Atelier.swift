@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct Atelier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "atelier",
+        abstract: "Data-parallel training of BLOOM-style multilingual transformers over MPI.",
+        discussion: """
+        Launch with mpirun for several ranks (one per core is the usual layout), or alone for one:
+          mpirun -np 2 atelier train jobs/quickstart/quickstart.toml
+          atelier train jobs/quickstart/quickstart.toml --set train.iterations=50
+
+        Exit codes: 0 done; 1 runtime failure; 2 bad input (job file, --set, data, ranks that
+        disagree), nothing created on disk; 3 training diverged (too many skipped iterations).
+        """,
+        subcommands: [TrainCommand.self, BenchCommand.self])
+}

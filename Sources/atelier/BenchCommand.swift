@@ -1,0 +1,78 @@
+import ArgumentParser
+import AtelierDistributed
+import AtelierJob
+import AtelierModel
+import AtelierTrain
+import BLAS
+import Foundation
+import MPI
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training throughput on the benchmark shape (random tokens).",
+        discussion: """
+        Trains vocab 32768, hidden 512, 8 layers, 8 heads, sequence 512, micro-batch 4 per rank, fp32,
+        for --warmup + --steps iterations, and reports tokens/s, model TFLOP/s per rank, MFU against
+        the sgemm peak measured in the same run, and peak RSS against what the model needs.
+        Run it as `mpirun -np 2 atelier bench` for two ranks, or alone for one.
+        """)
+
+    @Option(help: "Timed iterations.") var steps = 5
+    @Option(help: "Untimed iterations first.") var warmup = 2
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Override a field of the benchmark job (repeatable).", valueName: "key.path=value"))
+    var overrides: [String] = []
+
+    static func jobText(worldSize: Int, iterations: Int) -> String {
+        """
+        name = "bench"
+        working_group = "benchmarks"
+        seed = 1
+        [model]
+        vocab_size = 32768
+        hidden_size = 512
+        layers = 8
+        heads = 8
+        seq_length = 512
+        [data]
+        kind = "random"
+        [batch]
+        micro_batch_size = 4
+        global_batch_size = \(4 * worldSize)
+        [optimizer]
+        lr = 1e-4
+        [train]
+        iterations = \(iterations)
+        """
+    }
+
+    func run() throws {
+        let kernels = BLASRuntime.preferAVX512Kernels()
+        var comm: Communicator?
+        do {
+            let world = try Communicator.world()
+            comm = world
+            let job = try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps),
+                                    file: "<bench>", overrides: overrides)
+            let topology = try NodeTopology(world: world)
+            let threads = job.distributed.blasThreads ?? topology.defaultBLASThreads
+            BLASRuntime.setThreads(threads)
+            let report = try BenchRun(job: job, comm: world, warmup: warmup, steps: steps).measure()
+            if world.rank == 0 {
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    say(String(decoding: try encoder.encode(report), as: UTF8.self))
+                } else {
+                    say(kernels)
+                    say(report.text)
+                }
+            }
+            Communicator.finalize()
+        } catch {
+            finish(with: error, comm: comm)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import AtelierDistributed
+import AtelierJob
+import AtelierTrain
+import AtelierData
+import Foundation
+import MPI
+
+/// How `atelier` ends: each kind of failure has its own exit code (documented in --help and docs/cli.md).
+enum ExitStatus: Int32 {
+    case success = 0
+    case failure = 1
+    case badInput = 2
+    case diverged = 3
+
+    /// The exit code for an error, and whether every rank is known to have hit it too (so the job
+    /// can end in order instead of MPI_Abort).
+    static func of(_ error: Error) -> (ExitStatus, collective: Bool) {
+        switch error {
+        case is JobError, is RankAgreement.Mismatch: return (.badInput, true)
+        case is DataError: return (.badInput, false)
+        case is TrainingError: return (.diverged, true)
+        default: return (.failure, false)
+        }
+    }
+}
+
+/// Prints an error, then ends this rank, and the job if other ranks cannot know about it.
+func finish(with error: Error, comm: Communicator?) -> Never {
+    let (status, collective) = ExitStatus.of(error)
+    let rank = comm?.rank ?? 0
+    if !collective || rank == 0 {
+        let prefix = (comm?.size ?? 1) > 1 && !collective ? "[rank \(rank)] " : ""
+        FileHandle.standardError.write(Data("atelier: error: \(prefix)\(error)\n".utf8))
+    }
+    if let comm, comm.size > 1, !collective { comm.abort(code: status.rawValue) }
+    if comm != nil { Communicator.finalize() }
+    exit(status.rawValue)
+}
+
+/// Prints a line on stdout now (mpirun forwards it as it comes).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
