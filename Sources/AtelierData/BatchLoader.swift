@@ -1,5 +1,5 @@
 /// Fills micro-batches for one rank: inputs and targets, [B, T] Int32 each.
-public final class BatchLoader: @unchecked Sendable {
+public struct BatchLoader: Sendable {
     public let source: TokenSource
     public let order: SampleOrder
     public let slice: RankSlice

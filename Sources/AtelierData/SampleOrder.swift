@@ -1,39 +1,48 @@
 import AtelierJob
 
-/// The deterministic order in which samples are consumed: a fresh seeded permutation per epoch.
-/// Position p of the run's sample stream is sample `permutation(epoch: p / S)[p % S]`.
-public final class SampleOrder: @unchecked Sendable {
+/// The deterministic order in which samples are consumed: a fresh seeded permutation of the
+/// samples per epoch. Stream position p is sample `permute(p mod S)` under epoch p / S's key.
+///
+/// The permutation is a keyed Feistel network on the smallest even number of bits covering S, with
+/// cycle-walking back into [0, S): a bijection computed on demand, so it needs no memory however
+/// large the dataset (Megatron stores a shuffle index per dataset instead).
+public struct SampleOrder: Sendable {
     public let sampleCount: Int
     public let seed: UInt64
-    private var epoch = -1
-    private var permutation: [Int32] = []
+    let halfBits: Int
 
     public init(sampleCount: Int, seed: UInt64) {
+        precondition(sampleCount > 0)
         self.sampleCount = sampleCount
         self.seed = seed
+        var bits = 2
+        while (1 << bits) < sampleCount { bits += 1 }
+        halfBits = (bits + 1) / 2
     }
 
-    /// The sample index at global stream position `position`.
+    /// The sample index at global stream position `position` (>= 0).
     public func sample(at position: Int) -> Int {
-        let e = position / sampleCount
-        if e != epoch {
-            permutation = Self.permutation(count: sampleCount, seed: seed, epoch: e)
-            epoch = e
-        }
-        return Int(permutation[position % sampleCount])
+        let epoch = UInt64(position / sampleCount)
+        var x = UInt64(position % sampleCount)
+        repeat { x = feistel(x, epoch: epoch) } while x >= UInt64(sampleCount)
+        return Int(x)
     }
 
-    /// Fisher-Yates shuffle of 0..<count driven by (seed, epoch).
-    static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int32] {
-        var p = (0..<count).map { Int32($0) }
-        var rng = SeededRandom(seed: seed, stream: 0xDA7A_0000 &+ UInt64(epoch))
-        if count > 1 {
-            for i in stride(from: count - 1, to: 0, by: -1) {
-                let j = Int(rng.next() % UInt64(i + 1))
-                p.swapAt(i, j)
-            }
+    private func feistel(_ value: UInt64, epoch: UInt64) -> UInt64 {
+        let mask: UInt64 = (1 << UInt64(halfBits)) - 1
+        var left = value >> UInt64(halfBits), right = value & mask
+        for round in 0..<4 as Range<UInt64> {
+            let f = mix(right ^ (seed &* 0x9E37_79B9_7F4A_7C15) ^ (epoch << 20) ^ (round << 56)) & mask
+            (left, right) = (right, left ^ f)
         }
-        return p
+        return (left << UInt64(halfBits)) | right
+    }
+
+    private func mix(_ v: UInt64) -> UInt64 {
+        var z = v &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

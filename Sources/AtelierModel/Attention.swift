@@ -33,7 +33,7 @@ public enum Attention {
             var mx = Vec(repeating: -.infinity)
             while i + 16 <= n {
                 let s = load(row + i) + slope * (ramp + Float(i))
-                store(s, row + i); mx = pointwiseMax(mx, s); i += 16
+                store(s, row + i); mx = vmax(mx, s); i += 16
             }
             var m = mx.max()
             while i < n { row[i] += slope * Float(i); m = max(m, row[i]); i += 1 }

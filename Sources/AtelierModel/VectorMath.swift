@@ -10,11 +10,19 @@ public typealias Vec = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
+/// Lane-wise max and min through compare-and-select, which compile to vector instructions
+/// (the standard pointwiseMax/clamped handle NaN lane by lane in scalar code).
+@inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
+@inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
+
 /// exp(x) for 16 lanes: Cephes' range reduction and degree-6 polynomial, about 1 ulp.
 /// Inputs are clamped to [-87.3, 88.7], the range where the result is a normal float.
 @inline(__always) func vexp(_ input: Vec) -> Vec {
-    let x = input.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.7))
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    let x = vmin(vmax(input, Vec(repeating: -87.3)), Vec(repeating: 88.7))
+    // Round x*log2(e) to an integer n with the 1.5*2^23 trick: the sum's low mantissa bits hold n,
+    // so n and 2^n stay in vector registers (no per-lane float->int conversion).
+    let shifted = x * 1.442_695_04 + 12_582_912.0
+    let n = shifted - 12_582_912.0
     var r = x - n * 0.693_359_375
     r = r + n * 2.121_944_4e-4
     var p = Vec(repeating: 1.987_569_15e-4)
@@ -24,8 +32,8 @@ public typealias Vec = SIMD16<Float>
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_1e-1
     p = p * r * r + r + 1
-    let exponent = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-    return p * unsafeBitCast(exponent, to: Vec.self)
+    let bits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000   // n
+    return p * unsafeBitCast((bits &+ 127) &<< 23, to: Vec.self)
 }
 
 /// tanh(x) = 1 - 2 / (exp(2x) + 1) for 16 lanes.
@@ -54,7 +62,7 @@ public typealias Vec = SIMD16<Float>
     if n >= 16 {
         var acc = load(p)
         i = 16
-        while i + 16 <= n { acc = pointwiseMax(acc, load(p + i)); i += 16 }
+        while i + 16 <= n { acc = vmax(acc, load(p + i)); i += 16 }
         m = acc.max()
     }
     while i < n { m = max(m, p[i]); i += 1 }
