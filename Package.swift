@@ -41,8 +41,13 @@ let package = Package(
 
         
         
+        .testTarget(name: "AtelierJobTests", dependencies: ["AtelierJob"]),
+        .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob"]),
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),
+        .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierJob", "MPI"]),
+        .testTarget(name: "AtelierCLITests", dependencies: []),
+        .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         
         
     ]

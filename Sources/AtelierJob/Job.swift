@@ -56,11 +56,21 @@ public struct OptimizerSettings: Equatable, Sendable {
     public var eps: Double
     public var weightDecay: Double
     public var clipGrad: Double   // global-norm clipping threshold; 0 disables
+
+    public init(lr: Double, minLR: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double, clipGrad: Double) {
+        self.lr = lr; self.minLR = minLR; self.beta1 = beta1; self.beta2 = beta2
+        self.eps = eps; self.weightDecay = weightDecay; self.clipGrad = clipGrad
+    }
 }
 
 public struct ScheduleSettings: Equatable, Sendable {
     public var warmupSamples: Int
     public var decaySamples: Int
+
+    public init(warmupSamples: Int, decaySamples: Int) {
+        self.warmupSamples = warmupSamples
+        self.decaySamples = decaySamples
+    }
 }
 
 public struct TrainSettings: Equatable, Sendable {

@@ -1,0 +1,138 @@
+import AtelierJob
+import XCTest
+
+final class JobLoaderTests: XCTestCase {
+    static let minimal = """
+    name = "tiny"
+    working_group = "tokenization"
+    [model]
+    vocab_size = 320
+    hidden_size = 64
+    layers = 2
+    heads = 4
+    seq_length = 32
+    [data]
+    paths = ["a.txt"]
+    [batch]
+    micro_batch_size = 2
+    global_batch_size = 8
+    [optimizer]
+    lr = 1e-3
+    [train]
+    iterations = 100
+    """
+
+    func parse(_ text: String = minimal, _ overrides: [String] = []) throws -> Job {
+        try Job.parse(text: text, file: "job.toml", overrides: overrides)
+    }
+
+    func error(_ text: String = minimal, _ overrides: [String] = []) -> JobError? {
+        do { _ = try parse(text, overrides); return nil } catch { return error as? JobError }
+    }
+
+    func testMinimalJobGetsDocumentedDefaults() throws {
+        let job = try parse()
+        XCTAssertEqual(job.name, "tiny")
+        XCTAssertEqual(job.runDirectory, "runs/tiny")
+        XCTAssertEqual(job.model.initStd, (1.0 / 192).squareRoot(), accuracy: 1e-15)
+        XCTAssertEqual(job.optimizer.beta1, 0.9)
+        XCTAssertEqual(job.optimizer.beta2, 0.95)
+        XCTAssertEqual(job.optimizer.eps, 1e-8)
+        XCTAssertEqual(job.optimizer.weightDecay, 0.1)
+        XCTAssertEqual(job.optimizer.clipGrad, 1.0)
+        XCTAssertEqual(job.optimizer.minLR, 1e-4, accuracy: 1e-12)
+        XCTAssertEqual(job.schedule.decaySamples, 800)
+        XCTAssertEqual(job.schedule.warmupSamples, 8)
+        XCTAssertEqual(job.train.logInterval, 10)
+        XCTAssertEqual(job.data.kind, .bytes)
+        XCTAssertEqual(try job.batch.accumulationSteps(worldSize: 2, file: "job.toml"), 2)
+    }
+
+    func testShippedJobFilesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let job = try Job.load(path: root.appendingPathComponent("jobs/quickstart/quickstart.toml").path)
+        XCTAssertEqual(job.name, "quickstart")
+        XCTAssertEqual(try job.batch.accumulationSteps(worldSize: 2, file: job.sourcePath), 1)
+    }
+
+    func testUnknownKeyIsNamedWithSuggestion() {
+        let e = error(Self.minimal.replacingOccurrences(of: "layers = 2", with: "layers = 2\nlayer = 3"))
+        XCTAssertEqual(e, .unknownKey(file: "job.toml", field: "model.layer", suggestion: "model.layers"))
+        XCTAssertTrue(e!.description.contains("unknown field 'model.layer'"))
+        let section = error(Self.minimal + "\n[modle]\nx = 1\n")
+        XCTAssertEqual(section, .unknownKey(file: "job.toml", field: "modle", suggestion: "model"))
+    }
+
+    func testWrongTypeNamesExpectedAndFound() {
+        let e = error(Self.minimal.replacingOccurrences(of: "hidden_size = 64", with: "hidden_size = \"64\""))
+        XCTAssertEqual(e, .wrongType(file: "job.toml", field: "model.hidden_size", expected: "an integer", found: "the string \"64\""))
+    }
+
+    func testMissingField() {
+        let e = error(Self.minimal.replacingOccurrences(of: "lr = 1e-3", with: ""))
+        XCTAssertEqual(e, .missing(file: "job.toml", field: "optimizer.lr", expected: "a number"))
+    }
+
+    func testImpossibleBatchSplits() throws {
+        let e = error(Self.minimal.replacingOccurrences(of: "global_batch_size = 8", with: "global_batch_size = 7"))
+        XCTAssertEqual(e, .invalid(file: "job.toml", field: "batch.global_batch_size",
+                                   expected: "a multiple of batch.micro_batch_size (2)", found: "7"))
+        let job = try parse()
+        XCTAssertThrowsError(try job.batch.accumulationSteps(worldSize: 3, file: "job.toml")) { error in
+            XCTAssertTrue("\(error)".contains("micro_batch_size x ranks = 2 x 3 = 6"), "\(error)")
+        }
+    }
+
+    func testInvalidValues() {
+        XCTAssertEqual(error(Self.minimal.replacingOccurrences(of: "heads = 4", with: "heads = 5")),
+                       .invalid(file: "job.toml", field: "model.heads", expected: "a divisor of model.hidden_size (64)", found: "5"))
+        XCTAssertEqual(error(Self.minimal.replacingOccurrences(of: "vocab_size = 320", with: "vocab_size = 100")),
+                       .invalid(file: "job.toml", field: "model.vocab_size",
+                                expected: ">= 260 for byte-level data (256 bytes + specials)", found: "100"))
+        XCTAssertEqual(error(Self.minimal, ["optimizer.beta2=1.5"]),
+                       .invalid(file: "job.toml", field: "optimizer.beta2", expected: "a number < 1.0", found: "1.5"))
+        XCTAssertEqual(error(Self.minimal, ["train.tokens=1000"]),
+                       .invalid(file: "job.toml", field: "train.tokens", expected: "either train.iterations or train.tokens, not both", found: "both"))
+    }
+
+    func testSyntaxErrorGivesLine() {
+        guard case .syntax(let file, let line, _, _)? = error("name = \"x\"\n[model\n") else { return XCTFail("expected a syntax error") }
+        XCTAssertEqual(file, "job.toml")
+        XCTAssertEqual(line, 2)
+    }
+
+    func testOverrides() throws {
+        let job = try parse(Self.minimal, ["train.iterations=7", "model.init_std=0.02", "run_dir=/tmp/x y", "optimizer.lr=3e-4"])
+        XCTAssertEqual(job.train.iterations, 7)
+        XCTAssertEqual(job.model.initStd, 0.02)
+        XCTAssertEqual(job.runDirectory, "/tmp/x y")
+        XCTAssertEqual(job.optimizer.lr, 3e-4)
+        XCTAssertEqual(error(Self.minimal, ["train.iteratons=7"]),
+                       .unknownKey(file: "job.toml", field: "train.iteratons", suggestion: "train.iterations"))
+        XCTAssertEqual(error(Self.minimal, ["train.iterations"]), .badOverride(assignment: "train.iterations", reason: "there is no '='"))
+        XCTAssertEqual(error(Self.minimal, ["train.iterations=ten"]),
+                       .wrongType(file: "job.toml", field: "train.iterations", expected: "an integer", found: "the string \"ten\""))
+    }
+
+    func testTokenBudgetBecomesIterations() throws {
+        let job = try parse(Self.minimal.replacingOccurrences(of: "iterations = 100", with: "tokens = 1000"))
+        XCTAssertEqual(job.train.iterations, 4)  // ceil(1000 / (8 * 32))
+    }
+
+    func testFingerprintIgnoresLayoutAndComments() throws {
+        let reordered = "# comment\nworking_group = \"tokenization\"\n" + Self.minimal.replacingOccurrences(of: "working_group = \"tokenization\"\n", with: "")
+        XCTAssertEqual(try parse().fingerprint, try parse(reordered).fingerprint)
+        XCTAssertEqual(try parse().canonicalText, try parse(reordered).canonicalText)
+        XCTAssertNotEqual(try parse().fingerprint, try parse(Self.minimal, ["seed=5"]).fingerprint)
+        // the canonical text is itself a job file that means the same thing
+        let again = try parse(try parse().canonicalText)
+        XCTAssertEqual(again.fingerprint, try parse().fingerprint)
+    }
+
+    func testUnreadableFile() {
+        XCTAssertThrowsError(try Job.load(path: "/nonexistent/job.toml")) { error in
+            guard case .unreadable(let file, _)? = error as? JobError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "/nonexistent/job.toml")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import BLAS
+import XCTest
+
+final class BLASTests: XCTestCase {
+    func testStridedSgemmMatchesNaiveProduct() {
+        // A is a [2, 3] view with row stride 5 inside a larger buffer; B^T is used.
+        let a: [Float] = [1, 2, 3, 99, 99, 4, 5, 6, 99, 99]
+        let b: [Float] = [1, 0, 2, 0, 1, 1]   // [2, 3], used as B^T [3, 2]
+        var c = [Float](repeating: 7, count: 4)
+        sgemm(transB: true, m: 2, n: 2, k: 3, a: a, lda: 5, b: b, ldb: 3, beta: 0, c: &c, ldc: 2)
+        XCTAssertEqual(c, [7, 5, 16, 11])
+        sgemm(transB: true, m: 2, n: 2, k: 3, alpha: 2, a: a, lda: 5, b: b, ldb: 3, beta: 1, c: &c, ldc: 2)
+        XCTAssertEqual(c, [21, 15, 48, 33])
+    }
+
+    func testKernelChoice() {
+        let avx512: Set<String> = ["avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"]
+        XCTAssertTrue(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512, environment: [:]))
+        XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Cooperlake", cpuFlags: avx512, environment: [:]))
+        XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: ["avx2", "fma"], environment: [:]))
+        XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512,
+                                                               environment: ["OPENBLAS_CORETYPE": "Haswell"]), "the user's choice wins")
+        XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512,
+                                                               environment: ["ATELIER_OPENBLAS_REEXEC": "1"]), "never loops")
+    }
+}
