@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+
+/// Runs the built `atelier` (alone or under mpirun) and captures what it prints.
+struct AtelierProcess {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// The atelier executable built next to this test bundle.
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("atelier").path
+    }
+
+    static var isReleaseBuild: Bool { !executable.contains("/debug/") }
+
+    /// mpirun's flags for tests: as root it needs --allow-run-as-root; more ranks than cores need
+    /// --oversubscribe.
+    static var mpirunFlags: [String] {
+        (getuid() == 0 ? ["--allow-run-as-root"] : []) + ["--oversubscribe"]
+    }
+
+    static func run(_ arguments: [String], ranks: Int? = nil, cwd: URL? = nil) throws -> Result {
+        let process = Process()
+        if let ranks {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["mpirun"] + mpirunFlags + ["-np", String(ranks), executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
+        return try launch(process, cwd: cwd)
+    }
+
+    /// mpirun with one app context per entry: `[[args of rank 0], [args of rank 1], ...]`.
+    static func runMPMD(_ contexts: [[String]]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["mpirun"] + mpirunFlags
+        for (i, context) in contexts.enumerated() {
+            if i > 0 { args.append(":") }
+            args += ["-np", "1", executable] + context
+        }
+        process.arguments = args
+        return try launch(process, cwd: nil)
+    }
+
+    private static func launch(_ process: Process, cwd: URL?) throws -> Result {
+        if let cwd { process.currentDirectoryURL = cwd }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes while the process runs, so a full pipe never blocks it.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let outBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let outData = outBox.data
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// A fresh temporary directory, removed by the caller's defer.
+func temporaryDirectory(_ name: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// metrics.jsonl as dictionaries.
+func readMetrics(_ url: URL) throws -> [[String: Any]] {
+    try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+        try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+    }
+}
