@@ -97,6 +97,9 @@ struct FieldReader {
         }
     }
 
+    /// True when the job itself (file or --set) gives this field.
+    func wasSet(_ path: String) -> Bool { root[path: path] != nil }
+
     /// Throws for the first key in the tree that no read asked for (sorted, so the error is stable).
     func rejectUnknownKeys() throws {
         for path in leafPaths(root, prefix: "").sorted() where !known.contains(path) {

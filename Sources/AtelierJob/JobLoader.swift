@@ -104,7 +104,8 @@ extension Job {
             decaySamples: try r.int("schedule.decay_samples", default: totalSamples, min: 1))
         guard schedule.warmupSamples < schedule.decaySamples else {
             throw JobError.invalid(file: file, field: "schedule.warmup_samples",
-                                   expected: "fewer than schedule.decay_samples (\(schedule.decaySamples))", found: "\(schedule.warmupSamples)")
+                                   expected: "fewer than schedule.decay_samples (\(schedule.decaySamples)\(r.wasSet("schedule.decay_samples") ? "" : " = train.iterations x batch.global_batch_size"))",
+                                   found: "\(schedule.warmupSamples)")
         }
 
         distributed = DistributedSettings(bucketMegabytes: try r.double("distributed.bucket_mb", default: 25, above: 0),
