@@ -5,6 +5,13 @@ extension Job {
     /// Throws `JobError` naming the field; touches nothing on disk.
     public static func load(path: String, overrides: [String] = []) throws -> Job {
         let text: String
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw JobError.unreadable(file: path, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else {
+            throw JobError.unreadable(file: path, reason: "it is a directory; name a .toml job file inside it")
+        }
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard let decoded = String(data: data, encoding: .utf8) else {

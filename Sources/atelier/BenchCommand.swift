@@ -49,30 +49,19 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let kernels = BLASRuntime.preferAVX512Kernels()
-        var comm: Communicator?
-        do {
-            let world = try Communicator.world()
-            comm = world
-            let job = try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps),
-                                    file: "<bench>", overrides: overrides)
-            let topology = try NodeTopology(world: world)
-            let threads = job.distributed.blasThreads ?? topology.defaultBLASThreads
-            BLASRuntime.setThreads(threads)
-            let report = try BenchRun(job: job, comm: world, warmup: warmup, steps: steps).measure()
-            if world.rank == 0 {
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    say(String(decoding: try encoder.encode(report), as: UTF8.self))
-                } else {
-                    say(kernels)
-                    say(report.text)
-                }
+        RankContext.run(loadJob: { world in
+            try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
+        }) { context in
+            let report = try BenchRun(job: context.job, comm: context.comm, warmup: warmup, steps: steps).measure()
+            guard context.comm.rank == 0 else { return }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                say(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                say(context.kernels)
+                say(report.text)
             }
-            Communicator.finalize()
-        } catch {
-            finish(with: error, comm: comm)
         }
     }
 }

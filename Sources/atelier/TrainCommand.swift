@@ -23,26 +23,14 @@ struct TrainCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-        let kernels = BLASRuntime.preferAVX512Kernels()
-        var comm: Communicator?
-        do {
-            let world = try Communicator.world()
-            comm = world
-            let loaded = try Job.load(path: job, overrides: overrides)
-            let topology = try NodeTopology(world: world)
-            let threads = loaded.distributed.blasThreads ?? topology.defaultBLASThreads
-            BLASRuntime.setThreads(threads)
-            let run = TrainingRun(job: loaded, comm: world, topology: topology, say: say)
+        RankContext.run(loadJob: { _ in try Job.load(path: job, overrides: overrides) }) { context in
+            let (world, job, topology, threads) = (context.comm, context.job, context.topology, context.blasThreads)
             if world.rank == 0 {
-                say("atelier \(BuildIdentity.version): job '\(loaded.name)' (working group \(loaded.workingGroup)) on \(world.size) rank\(world.size > 1 ? "s" : "")")
-                say("\(kernels); \(threads) BLAS thread\(threads > 1 ? "s" : "") per rank (\(topology.coresOnNode) cores, \(topology.localSize) rank\(topology.localSize > 1 ? "s" : "") on this node)")
+                say("atelier \(BuildIdentity.version): job '\(job.name)' (working group \(job.workingGroup)) on \(world.size) rank\(world.size > 1 ? "s" : "")")
+                say("\(context.kernels); \(threads) BLAS thread\(threads > 1 ? "s" : "") per rank (\(topology.coresOnNode) cores, \(topology.localSize) rank\(topology.localSize > 1 ? "s" : "") on this node)")
             }
-            let source = try run.prepare()
-            try run.run(source: source)
-            try world.barrier()
-            Communicator.finalize()
-        } catch {
-            finish(with: error, comm: comm)
+            let run = TrainingRun(job: job, comm: world, topology: topology, say: say)
+            try run.run(source: try run.prepare())
         }
     }
 }
