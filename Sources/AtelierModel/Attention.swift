@@ -6,9 +6,11 @@ import BLAS
 public enum Attention {
     /// qkv [B, T, 3C] -> out [B, T, C] (heads merged: head h in columns h*D..<(h+1)*D);
     /// saves probs [B, H, T, T] (zero above the diagonal) for backward.
+    /// Rows are processed in blocks of `blockRows` queries: block [r0, r1) needs keys [0, r1) only,
+    /// so the all-masked upper blocks of the T x T products are never computed.
     public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                                qkv: UnsafePointer<Float>, slopes: [Float],
-                               batch B: Int, sequence T: Int, heads H: Int, headDim D: Int) {
+                               batch B: Int, sequence T: Int, heads H: Int, headDim D: Int, blockRows: Int = 128) {
         let C = H * D, C3 = 3 * C
         let scale = 1 / Float(D).squareRoot()
         for b in 0..<B {
@@ -16,9 +18,19 @@ public enum Attention {
                 let q = qkv + b * T * C3 + h * 3 * D
                 let k = q + D, v = q + 2 * D
                 let p = probs + (b * H + h) * T * T
-                sgemm(transB: true, m: T, n: T, k: D, alpha: scale, a: q, lda: C3, b: k, ldb: C3, c: p, ldc: T)
+                for r0 in stride(from: 0, to: T, by: blockRows) {
+                    let r1 = min(T, r0 + blockRows)
+                    // scores [r0..<r1, 0..<r1] = q k^T / sqrt(D)
+                    sgemm(transB: true, m: r1 - r0, n: r1, k: D, alpha: scale, a: q + r0 * C3, lda: C3, b: k, ldb: C3,
+                          c: p + r0 * T, ldc: T)
+                }
                 softmaxCausalRows(p, T: T, slope: slopes[h])
-                sgemm(m: T, n: D, k: T, a: p, lda: T, b: v, ldb: C3, c: out + b * T * C + h * D, ldc: C)
+                for r0 in stride(from: 0, to: T, by: blockRows) {
+                    let r1 = min(T, r0 + blockRows)
+                    // out [r0..<r1, D] = P [r0..<r1, 0..<r1] v [0..<r1, D]
+                    sgemm(m: r1 - r0, n: D, k: r1, a: p + r0 * T, lda: T, b: v, ldb: C3,
+                          c: out + (b * T + r0) * C + h * D, ldc: C)
+                }
             }
         }
     }
@@ -55,7 +67,7 @@ public enum Attention {
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                 qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                 scratch: UnsafeMutablePointer<Float>,
-                                batch B: Int, sequence T: Int, heads H: Int, headDim D: Int) {
+                                batch B: Int, sequence T: Int, heads H: Int, headDim D: Int, blockRows: Int = 128) {
         let C = H * D, C3 = 3 * C
         let scale = 1 / Float(D).squareRoot()
         for b in 0..<B {
@@ -67,9 +79,14 @@ public enum Attention {
                 let p = probs + (b * H + h) * T * T
                 let dO = dout + b * T * C + h * D
                 let dp = scratch
-                // dP [T, T] = dO V^T; dV [T, D] = P^T dO
-                sgemm(transB: true, m: T, n: T, k: D, a: dO, lda: C, b: v, ldb: C3, c: dp, ldc: T)
-                sgemm(transA: true, m: T, n: D, k: T, a: p, lda: T, b: dO, ldb: C, c: dv, ldc: C3)
+                // dP [r0..<r1, 0..<r1] = dO V^T (only s <= t is read below);
+                // dV [c0..<c1, D] = P[c0..<T, c0..<c1]^T dO[c0..<T] (P is zero for t < s)
+                for r0 in stride(from: 0, to: T, by: blockRows) {
+                    let r1 = min(T, r0 + blockRows)
+                    sgemm(transB: true, m: r1 - r0, n: r1, k: D, a: dO + r0 * C, lda: C, b: v, ldb: C3, c: dp + r0 * T, ldc: T)
+                    sgemm(transA: true, m: r1 - r0, n: D, k: T - r0, a: p + r0 * T + r0, lda: T, b: dO + r0 * C, ldb: C,
+                          c: dv + r0 * C3, ldc: C3)
+                }
                 // dS = P * (dP - rowsum(P * dP)), in place over dP (zero above the diagonal)
                 for t in 0..<T {
                     let pr = p + t * T, dr = dp + t * T
@@ -85,9 +102,13 @@ public enum Attention {
                     while i < n { dr[i] = pr[i] * (dr[i] - dot); i += 1 }
                     (dr + n).update(repeating: 0, count: T - n)
                 }
-                // dQ = scale dS K; dK = scale dS^T Q
-                sgemm(m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: k, ldb: C3, c: dq, ldc: C3)
-                sgemm(transA: true, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: q, ldb: C3, c: dk, ldc: C3)
+                // dQ [r0..<r1] = scale dS[r0..<r1, 0..<r1] K[0..<r1]; dK [c0..<c1] = scale dS[c0..<T, c0..<c1]^T Q[c0..<T]
+                for r0 in stride(from: 0, to: T, by: blockRows) {
+                    let r1 = min(T, r0 + blockRows)
+                    sgemm(m: r1 - r0, n: D, k: r1, alpha: scale, a: dp + r0 * T, lda: T, b: k, ldb: C3, c: dq + r0 * C3, ldc: C3)
+                    sgemm(transA: true, m: r1 - r0, n: D, k: T - r0, alpha: scale, a: dp + r0 * T + r0, lda: T,
+                          b: q + r0 * C3, ldb: C3, c: dk + r0 * C3, ldc: C3)
+                }
             }
         }
     }

@@ -47,8 +47,18 @@ struct AtelierProcess {
         return try launch(process, cwd: nil)
     }
 
+    /// This environment without the variables an MPI job sets in its processes: the test process may
+    /// itself have initialised MPI (other test targets run in it), and children that inherit
+    /// OMPI_*/PMIX_* would take themselves for part of that job.
+    static var cleanEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "ORTE_", "OPAL_", "PMI_"].contains { key.hasPrefix($0) }
+        }
+    }
+
     private static func launch(_ process: Process, cwd: URL?) throws -> Result {
         if let cwd { process.currentDirectoryURL = cwd }
+        process.environment = cleanEnvironment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

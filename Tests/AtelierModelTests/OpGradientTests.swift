@@ -77,13 +77,19 @@ final class OpGradientTests: XCTestCase {
     }
 
     func testAttentionBackward() {
+        for blockRows in [128, 8, 1] { checkAttention(blockRows: blockRows) }
+    }
+
+    /// blockRows < T exercises the causal block skipping (T = 21 is not a multiple of 8).
+    func checkAttention(blockRows: Int) {
         let B = 2, T = 21, H = 3, D = 5, C = H * D  // T > 16 exercises the vector path of the row softmax
         var qkv = pseudoRandom(B * T * 3 * C, seed: 11, scale: 1.5)
         let r = pseudoRandom(B * T * C, seed: 12)
         let slopes = ALiBi.slopes(heads: H)
         func forward(_ qkv: [Float]) -> ([Float], [Float]) {
             var out = [Float](repeating: 0, count: B * T * C), probs = [Float](repeating: 0, count: B * H * T * T)
-            Attention.forward(out: &out, probs: &probs, qkv: qkv, slopes: slopes, batch: B, sequence: T, heads: H, headDim: D)
+            Attention.forward(out: &out, probs: &probs, qkv: qkv, slopes: slopes, batch: B, sequence: T, heads: H, headDim: D,
+                              blockRows: blockRows)
             return (out, probs)
         }
         let (_, probs) = forward(qkv)
@@ -96,7 +102,8 @@ final class OpGradientTests: XCTestCase {
             }
         }
         var dqkv = [Float](repeating: 0, count: B * T * 3 * C), scratch = [Float](repeating: 0, count: T * T)
-        Attention.backward(dqkv: &dqkv, dout: r, qkv: qkv, probs: probs, scratch: &scratch, batch: B, sequence: T, heads: H, headDim: D)
+        Attention.backward(dqkv: &dqkv, dout: r, qkv: qkv, probs: probs, scratch: &scratch, batch: B, sequence: T, heads: H, headDim: D,
+                           blockRows: blockRows)
         check.verify(&qkv, analytic: dqkv, indices: sampleIndices(B * T * 3 * C, count: 60)) { q in
             forward(q).0.withUnsafeBufferPointer { weightedSum($0.baseAddress!, r) }
         }
