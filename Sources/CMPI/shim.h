@@ -3,6 +3,8 @@
 #ifndef ATELIER_CMPI_SHIM_H
 #define ATELIER_CMPI_SHIM_H
 #include <mpi.h>
+#include <limits.h>
+#include <malloc.h>
 
 static inline MPI_Comm atelier_mpi_comm_world(void) { return MPI_COMM_WORLD; }
 static inline MPI_Comm atelier_mpi_comm_null(void) { return MPI_COMM_NULL; }
@@ -23,5 +25,14 @@ static inline int atelier_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHAR
 static inline MPI_Errhandler atelier_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int atelier_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int atelier_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+
+
+// Serve every allocation from the heap and never trim it, so the temporary buffers OpenMPI's
+// non-blocking collectives allocate on each call are reused instead of being fresh mmap pages
+// that the kernel faults in and zeroes every time (see Communicator.retainFreedMemory).
+static inline void atelier_retain_freed_memory(void) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
 
 #endif
