@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Modules follow the data flow: job file -> data -> model -> distributed step -> training loop -> CLI.
-// The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS); nothing
+// The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5); nothing
 // else imports their headers.
 let package = Package(
     name: "Atelier",
@@ -20,22 +20,26 @@ let package = Package(
         // C libraries from Debian, through pkg-config, with shims for the macros Swift cannot import.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
         // Thin Swift faces of the C libraries.
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
 
-        // job file -> data -> model -> distributed step -> training loop
+        // job file -> data -> model -> distributed step -> checkpoint -> training loop
         .target(name: "AtelierJob", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "AtelierData", dependencies: ["AtelierJob"]),
         .target(name: "AtelierModel", dependencies: ["AtelierJob", "BLAS"]),
         .target(name: "AtelierDistributed", dependencies: ["AtelierModel", "MPI"]),
+        .target(name: "AtelierCheckpoint", dependencies: ["AtelierJob", "AtelierModel", "HDF5"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel",
-                                                     "AtelierDistributed", "BLAS", "MPI"]),
+                                                     "AtelierDistributed", "AtelierCheckpoint", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [
-            "AtelierTrain", "AtelierJob", "BLAS", "MPI",
+            "AtelierTrain", "AtelierCheckpoint", "AtelierJob", "BLAS", "MPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -45,6 +49,7 @@ let package = Package(
         .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob"]),
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),
+        .testTarget(name: "AtelierCheckpointTests", dependencies: ["AtelierCheckpoint", "AtelierModel", "AtelierJob", "HDF5"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),

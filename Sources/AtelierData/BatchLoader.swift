@@ -12,9 +12,10 @@ public struct BatchLoader: Sendable {
         self.sequenceLength = sequenceLength
     }
 
-    /// Writes micro-batch `micro` of step `iteration` into `inputs` and `targets` ([B, T] each).
-    public func load(iteration: Int, micro: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
-        for (b, position) in slice.positions(iteration: iteration, micro: micro).enumerated() {
+    /// Writes micro-batch `micro` of the step starting at stream position `stepStart` into `inputs`
+    /// and `targets` ([B, T] each).
+    public func load(stepStart: Int, micro: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+        for (b, position) in slice.positions(stepStart: stepStart, micro: micro).enumerated() {
             source.fill(sample: order.sample(at: position),
                         inputs: inputs + b * sequenceLength, targets: targets + b * sequenceLength)
         }

@@ -46,8 +46,9 @@ public struct SampleOrder: Sendable {
     }
 }
 
-/// Which positions of the sample stream a rank reads: step i covers positions
-/// [i*G, (i+1)*G); rank r takes the contiguous share [i*G + r*G/N, i*G + (r+1)*G/N), consumed in
+/// Which positions of the sample stream a rank reads: a step starting at stream position s (the
+/// samples consumed so far, the data cursor a checkpoint stores) covers [s, s+G); rank r takes the
+/// contiguous share [s + r*G/N, s + (r+1)*G/N), consumed in
 /// micro-batches of b. The shares are disjoint and together cover the global batch, so N ranks with
 /// micro-batch b see exactly the samples one rank sees with N*b per step.
 public struct RankSlice: Sendable {
@@ -63,10 +64,10 @@ public struct RankSlice: Sendable {
         self.microBatchSize = microBatchSize
     }
 
-    /// Stream positions of micro-batch `micro` of step `iteration` (0-based) on this rank.
-    public func positions(iteration: Int, micro: Int) -> Range<Int> {
+    /// Stream positions of micro-batch `micro` of the step that starts at stream position `stepStart`.
+    public func positions(stepStart: Int, micro: Int) -> Range<Int> {
         let share = globalBatchSize / worldSize
-        let start = iteration * globalBatchSize + rank * share + micro * microBatchSize
+        let start = stepStart + rank * share + micro * microBatchSize
         return start..<(start + microBatchSize)
     }
 }

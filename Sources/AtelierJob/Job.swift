@@ -14,6 +14,7 @@ public struct Job: Sendable {
     public var schedule: ScheduleSettings
     public var train: TrainSettings
     public var distributed: DistributedSettings
+    public var checkpoint: CheckpointSettings
 
     /// The resolved job (file plus overrides) as canonical TOML: what ranks compare and what is stored.
     public var canonicalText: String
@@ -83,6 +84,13 @@ public struct DistributedSettings: Equatable, Sendable {
     public var bucketMegabytes: Double
     /// BLAS threads per rank; nil = cores per node / ranks on that node.
     public var blasThreads: Int?
+}
+
+public struct CheckpointSettings: Equatable, Sendable {
+    public var intervalIterations: Int   // save every this many iterations; 0: only at the end and on a signal
+    public var intervalMinutes: Double   // and/or every this many minutes; 0: off
+    public var keepLast: Int             // retention: the newest K checkpoints
+    public var keepEvery: Int            // and those at multiples of M iterations; 0: none
 }
 
 /// 64-bit FNV-1a over bytes.

@@ -117,6 +117,11 @@ extension Job {
 
         distributed = DistributedSettings(bucketMegabytes: try r.double("distributed.bucket_mb", default: 25, above: 0),
                                           blasThreads: try r.optionalInt("distributed.blas_threads", min: 1))
+        checkpoint = CheckpointSettings(
+            intervalIterations: try r.int("checkpoint.interval_iterations", default: 100, min: 0),
+            intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0),
+            keepLast: try r.int("checkpoint.keep_last", default: 3, min: 1),
+            keepEvery: try r.int("checkpoint.keep_every", default: 0, min: 0))
         try r.rejectUnknownKeys()
 
         canonicalText = tree.canonicalTOML() + "\n"

@@ -18,6 +18,9 @@ public final class AdamW {
         expAvgSq = FloatBuffer(count: layout.count)
     }
 
+    /// Continues from a checkpoint that had applied `step` updates (the moments are loaded separately).
+    public func restore(step: Int) { self.step = step }
+
     /// One update with learning rate `lr`, gradients multiplied by `gradScale` first (clipping).
     public func update(params: FloatBuffer, grads: FloatBuffer, lr: Double, gradScale: Float) {
         step += 1

@@ -1,3 +1,4 @@
+import AtelierCheckpoint
 import AtelierData
 import AtelierDistributed
 import AtelierJob
@@ -13,14 +14,6 @@ public struct StepResult: Sendable {
     public let lr: Double
     public let skipped: Bool           // non-finite loss or gradient: no update
     public let seconds: Double
-}
-
-/// The training state that moves: iteration, samples, skips. (Checkpoints will store this.)
-public struct TrainingProgress: Sendable {
-    public var iteration = 0
-    public var consumedSamples = 0
-    public var skippedIterations = 0
-    public var consecutiveSkips = 0
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
@@ -42,7 +35,7 @@ public final class TrainStep {
     public let schedule: LearningRateSchedule
     public let loader: BatchLoader
     public let accumulation: Int
-    public var progress = TrainingProgress()
+    public var progress = TrainingCounters()
     let comm: Communicator
     let buckets: GradientBuckets?
     let acts: Activations
@@ -70,17 +63,23 @@ public final class TrainStep {
         microTargets = microTokens
     }
 
+    /// Continues from a checkpoint's counters (parameters and moments are loaded separately).
+    public func restore(_ counters: TrainingCounters) {
+        progress = counters
+        optimizer.restore(step: counters.optimizerStep)
+    }
+
     /// Runs iteration `progress.iteration + 1`.
     public func step() throws -> StepResult {
         let start = DispatchTime.now().uptimeNanoseconds
-        let iteration = progress.iteration
+        let stepStart = progress.consumedSamples
         // This step's micro-batches, and the number of targets in the whole global batch (for a mean
         // loss that is exact with padding, whatever the split over ranks and micro-batches).
         var localTargets = 0
         for m in 0..<accumulation {
             microTokens[m].withUnsafeMutableBufferPointer { tok in
                 microTargets[m].withUnsafeMutableBufferPointer { tgt in
-                    loader.load(iteration: iteration, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
+                    loader.load(stepStart: stepStart, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
                 }
             }
             localTargets += microTargets[m].reduce(0) { $0 + ($1 == CrossEntropy.ignoreIndex ? 0 : 1) }
@@ -108,6 +107,7 @@ public final class TrainStep {
         // Every rank holds the same summed gradients, so every rank takes the same decision.
         let gradNorm = sumOfSquares(model.grads.base, model.grads.count).squareRoot()
         progress.consumedSamples += job.batch.globalBatchSize
+        progress.consumedTokens += job.batch.globalBatchSize * job.model.sequenceLength
         progress.iteration += 1
         let lr = schedule.lr(consumedSamples: progress.consumedSamples)
         let skipped = !loss.isFinite || !gradNorm.isFinite
@@ -122,6 +122,7 @@ public final class TrainStep {
             let clip = job.optimizer.clipGrad
             let gradScale: Float = (clip > 0 && gradNorm > clip) ? Float(clip / (gradNorm + 1e-6)) : 1
             optimizer.update(params: model.params, grads: model.grads, lr: lr, gradScale: gradScale)
+            progress.optimizerStep = optimizer.step
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)

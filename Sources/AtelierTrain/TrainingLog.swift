@@ -1,3 +1,4 @@
+import AtelierCheckpoint
 import AtelierJob
 import Foundation
 
@@ -54,7 +55,7 @@ public struct IntervalMeter {
     }
 
     /// The interval's figures, then starts a new interval.
-    public mutating func flush(last r: StepResult, progress: TrainingProgress) -> LoggedIteration {
+    public mutating func flush(last r: StepResult, progress: TrainingCounters) -> LoggedIteration {
         let perIteration = seconds / Double(max(steps, 1))
         let tokensPerIteration = Double(job.batch.globalBatchSize * job.model.sequenceLength)
         let tokensPerSecond = tokensPerIteration / perIteration
@@ -62,7 +63,7 @@ public struct IntervalMeter {
         let entry = LoggedIteration(
             iteration: r.iteration, iterations: job.train.iterations,
             consumed_samples: progress.consumedSamples,
-            consumed_tokens: progress.consumedSamples * job.model.sequenceLength,
+            consumed_tokens: progress.consumedTokens,
             ms_per_iteration: perIteration * 1000, lr: r.lr,
             loss: finiteSteps > 0 ? lossSum / Double(finiteSteps) : .nan,
             grad_norm: r.gradNorm, skipped_iterations: progress.skippedIterations,
@@ -79,12 +80,24 @@ public final class MetricsFile {
     let handle: FileHandle
     let encoder: JSONEncoder
 
-    public init(path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+    /// Opens `path` for appending. With `keepingThrough`, first drops the records of iterations
+    /// after it (logged after the checkpoint a resumed run starts from); otherwise starts empty.
+    public init(path: String, keepingThrough iteration: Int? = nil) throws {
+        var kept = Data()
+        if let iteration, let old = FileManager.default.contents(atPath: path) {
+            for line in old.split(separator: 0x0A) {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let i = object["iteration"] as? Int, i <= iteration else { continue }
+                kept.append(contentsOf: line)
+                kept.append(0x0A)
+            }
+        }
+        FileManager.default.createFile(atPath: path, contents: kept)
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
         }
         self.handle = handle
+        try handle.seekToEnd()
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -1,3 +1,4 @@
+import AtelierCheckpoint
 import AtelierData
 import AtelierDistributed
 import AtelierJob
@@ -38,17 +39,33 @@ public final class TrainingRun {
         }
     }
 
-    /// Trains, logging every `train.log_interval` iterations; returns the logged figures.
+    /// How a run ended.
+    public enum Outcome: Equatable {
+        case finished
+        case stoppedOnSignal(iteration: Int)
+    }
+
+    /// Trains (resuming from the run directory's newest valid checkpoint, if any), logging every
+    /// `train.log_interval` iterations and saving checkpoints as the job says.
     @discardableResult
-    public func run(source: TokenSource) throws -> [LoggedIteration] {
+    public func run(source: TokenSource) throws -> Outcome {
+        StopSignal.install()
         let step = try TrainStep(job: job, comm: comm, source: source)
         try RankAgreement.check(step.model.layout.hash(step.model.params), what: "the initial weights",
                                 advice: "this is a bug: the same seed must give the same weights on every rank", comm: comm)
+        let checkpoints = CheckpointDirectory(runDirectory: job.runDirectory)
+        let resumed = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say,
+                                      warn: { FileHandle.standardError.write(Data(("atelier: " + $0 + "\n").utf8)) })
+        if step.progress.iteration >= job.train.iterations {
+            say("nothing to do: the run is at iteration \(step.progress.iteration) of \(job.train.iterations); raise train.iterations to train further")
+            return .finished
+        }
         var metrics: MetricsFile?
         if comm.rank == 0 {
             try FileManager.default.createDirectory(atPath: job.runDirectory, withIntermediateDirectories: true)
             try job.canonicalText.write(toFile: job.runDirectory + "/job.toml", atomically: true, encoding: .utf8)
-            metrics = try MetricsFile(path: job.runDirectory + "/metrics.jsonl")
+            metrics = try MetricsFile(path: job.runDirectory + "/metrics.jsonl",
+                                      keepingThrough: resumed != nil ? step.progress.iteration : nil)
         }
         try comm.barrier()
         var peak = [SgemmPeak.measure()]
@@ -56,10 +73,10 @@ public final class TrainingRun {
         let shape = job.model
         say("model: \(shape.layers) layers, hidden \(shape.hiddenSize), \(shape.heads) heads, vocab \(shape.vocabSize), sequence \(shape.sequenceLength): \(step.model.layout.count) parameters (\(shape.matmulParameters) in matmuls), \(String(format: "%.1f", shape.flopsPerToken / 1e6)) MFLOP/token")
         say("batch: global \(job.batch.globalBatchSize) = micro \(job.batch.microBatchSize) x \(comm.size) rank\(comm.size > 1 ? "s" : "") x \(step.accumulation) accumulation step\(step.accumulation > 1 ? "s" : ""); \(source.sampleCount) samples per epoch")
-        say("sgemm peak measured: \(String(format: "%.1f", peak[0] / 1e9)) GFLOP/s per rank; training \(job.train.iterations) iterations into \(job.runDirectory)")
+        say("sgemm peak measured: \(String(format: "%.1f", peak[0] / 1e9)) GFLOP/s per rank; training to iteration \(job.train.iterations) into \(job.runDirectory)")
 
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak[0])
-        var logged: [LoggedIteration] = []
+        var lastSave = DispatchTime.now().uptimeNanoseconds
         while step.progress.iteration < job.train.iterations {
             let result = try step.step()
             meter.add(result)
@@ -68,11 +85,41 @@ public final class TrainingRun {
             }
             if result.iteration % job.train.logInterval == 0 || result.iteration == job.train.iterations {
                 let entry = meter.flush(last: result, progress: step.progress)
-                logged.append(entry)
                 say(entry.line)
                 try metrics?.append(entry)
             }
+            // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
+            let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9
+            let timeDue = job.checkpoint.intervalMinutes > 0 && minutes >= job.checkpoint.intervalMinutes && comm.rank == 0
+            var flags = [StopSignal.requested ? 1.0 : 0, timeDue ? 1 : 0]
+            try comm.allReduceMax(&flags)
+            let stop = flags[0] > 0
+            let interval = job.checkpoint.intervalIterations
+            if stop || flags[1] > 0 || (interval > 0 && result.iteration % interval == 0) || result.iteration == job.train.iterations {
+                try save(step, to: checkpoints)
+                lastSave = DispatchTime.now().uptimeNanoseconds
+            }
+            if stop {
+                say("stopped by a signal at iteration \(result.iteration) after saving a checkpoint; run the same command to resume")
+                return .stoppedOnSignal(iteration: result.iteration)
+            }
         }
-        return logged
+        return .finished
+    }
+
+    /// Rank 0 writes the checkpoint (every rank holds the same state); the others go on and wait
+    /// for it in the next collective.
+    func save(_ step: TrainStep, to checkpoints: CheckpointDirectory) throws {
+        guard comm.rank == 0 else { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let path = try checkpoints.save(iteration: step.progress.iteration, keepLast: job.checkpoint.keepLast,
+                                        keepEvery: job.checkpoint.keepEvery) { path in
+            try CheckpointFile.write(path: path, layout: step.model.layout, params: step.model.params,
+                                     expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
+                                     counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
+                                     programVersion: BuildIdentity.version)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        say("saved checkpoint \(path) in \(String(format: "%.2f", seconds)) s (parameter hash \(String(step.model.layout.hash(step.model.params), radix: 16)))")
     }
 }

@@ -135,8 +135,17 @@ public final class Communicator: @unchecked Sendable {
 
     /// Rank `root`'s bytes on every rank (the buffer's length must agree on all ranks).
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int = 0) throws {
-        try check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), atelier_mpi_byte(), Int32(root), comm),
-                  "MPI_Bcast")
+        var offset = 0
+        while offset < buffer.count {
+            let chunk = min(buffer.count - offset, 1 << 30)
+            try check(MPI_Bcast(buffer.baseAddress! + offset, Int32(chunk), atelier_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            offset += chunk
+        }
+    }
+
+    /// Rank `root`'s integers on every rank (same count everywhere).
+    public func broadcast(_ values: inout [Int64], root: Int = 0) throws {
+        try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
     }
 
     /// Starts a non-blocking in-place sum of `count` floats over all ranks (MPI_Iallreduce).

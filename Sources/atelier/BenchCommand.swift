@@ -53,7 +53,7 @@ struct BenchCommand: ParsableCommand {
             try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
         }) { context in
             let report = try BenchRun(job: context.job, comm: context.comm, warmup: warmup, steps: steps).measure()
-            guard context.comm.rank == 0 else { return }
+            guard context.comm.rank == 0 else { return .success }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
@@ -62,6 +62,7 @@ struct BenchCommand: ParsableCommand {
                 say(context.kernels)
                 say(report.text)
             }
+            return .success
         }
     }
 }

@@ -1,6 +1,7 @@
 import AtelierDistributed
 import AtelierJob
 import AtelierTrain
+import AtelierCheckpoint
 import AtelierData
 import Foundation
 import MPI
@@ -11,12 +12,13 @@ enum ExitStatus: Int32 {
     case failure = 1
     case badInput = 2
     case diverged = 3
+    case stoppedOnSignal = 4
 
     /// The exit code for an error, and whether every rank is known to have hit it too (so the job
     /// can end in order instead of MPI_Abort).
     static func of(_ error: Error) -> (ExitStatus, collective: Bool) {
         switch error {
-        case is JobError, is RankAgreement.Mismatch: return (.badInput, true)
+        case is JobError, is RankAgreement.Mismatch, is CheckpointError: return (.badInput, true)
         case is DataError: return (.badInput, false)
         case is TrainingError: return (.diverged, true)
         default: return (.failure, false)

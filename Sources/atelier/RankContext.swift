@@ -15,7 +15,7 @@ struct RankContext {
     /// Selects OpenBLAS's kernels (possibly re-executing this process), starts MPI, loads the job,
     /// sets BLAS threads, runs `body`, and finalises MPI. Any error ends the process with its exit
     /// code (see `finish(with:comm:)`).
-    static func run(loadJob: (Communicator) throws -> Job, body: (RankContext) throws -> Void) -> Never {
+    static func run(loadJob: (Communicator) throws -> Job, body: (RankContext) throws -> ExitStatus) -> Never {
         let kernels = BLASRuntime.preferAVX512Kernels()
         var comm: Communicator?
         do {
@@ -25,10 +25,10 @@ struct RankContext {
             let topology = try NodeTopology(world: world)
             let threads = job.distributed.blasThreads ?? topology.defaultBLASThreads
             BLASRuntime.setThreads(threads)
-            try body(RankContext(comm: world, topology: topology, job: job, blasThreads: threads, kernels: kernels))
+            let status = try body(RankContext(comm: world, topology: topology, job: job, blasThreads: threads, kernels: kernels))
             try world.barrier()
             Communicator.finalize()
-            exit(ExitStatus.success.rawValue)
+            exit(status.rawValue)
         } catch {
             finish(with: error, comm: comm)
         }

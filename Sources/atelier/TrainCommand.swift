@@ -30,7 +30,10 @@ struct TrainCommand: ParsableCommand {
                 say("\(context.kernels); \(threads) BLAS thread\(threads > 1 ? "s" : "") per rank (\(topology.coresOnNode) cores, \(topology.localSize) rank\(topology.localSize > 1 ? "s" : "") on this node)")
             }
             let run = TrainingRun(job: job, comm: world, topology: topology, say: say)
-            try run.run(source: try run.prepare())
+            switch try run.run(source: try run.prepare()) {
+            case .finished: return .success
+            case .stoppedOnSignal: return .stoppedOnSignal
+            }
         }
     }
 }

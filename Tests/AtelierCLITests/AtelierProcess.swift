@@ -91,3 +91,43 @@ func readMetrics(_ url: URL) throws -> [[String: Any]] {
         try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
     }
 }
+
+/// ~40 KB of structured text for byte-level training, as dir/corpus.txt.
+func writeCorpus(in dir: URL) throws {
+    var text = ""
+    for i in 0..<800 { text += "Line \(i): the quick brown fox \(i % 7) jumps over the lazy dog \(i % 11).\n" }
+    try text.write(to: dir.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
+}
+
+/// A tiny byte-level job in `dir` (run directory dir/runs/NAME); `extra` lines go under [train].
+func writeTinyJob(in dir: URL, name: String, micro: Int, runName: String? = nil, extra: String = "") throws -> String {
+    let job = """
+    name = "\(name)"
+    working_group = "tests"
+    seed = 11
+    run_dir = "\(dir.appendingPathComponent("runs/\(runName ?? name)").path)"
+    [model]
+    vocab_size = 260
+    hidden_size = 32
+    layers = 2
+    heads = 4
+    seq_length = 32
+    [data]
+    paths = ["\(dir.appendingPathComponent("corpus.txt").path)"]
+    [batch]
+    micro_batch_size = \(micro)
+    global_batch_size = 8
+    [optimizer]
+    lr = 3e-3
+    [schedule]
+    warmup_samples = 16
+    decay_samples = 160
+    [train]
+    iterations = 20
+    log_interval = 1
+    \(extra)
+    """
+    let path = dir.appendingPathComponent("\(name).toml").path
+    try job.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}

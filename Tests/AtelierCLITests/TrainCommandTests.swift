@@ -6,43 +6,13 @@ final class TrainCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         dir = try temporaryDirectory("train")
-        // ~40 KB of structured text for byte-level training
-        var text = ""
-        for i in 0..<800 { text += "Line \(i): the quick brown fox \(i % 7) jumps over the lazy dog \(i % 11).\n" }
-        try text.write(to: dir.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
+        try writeCorpus(in: dir)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func writeJob(_ name: String, micro: Int, extra: String = "") throws -> String {
-        let job = """
-        name = "\(name)"
-        working_group = "tests"
-        seed = 11
-        run_dir = "\(dir.appendingPathComponent("runs/\(name)").path)"
-        [model]
-        vocab_size = 260
-        hidden_size = 32
-        layers = 2
-        heads = 4
-        seq_length = 32
-        [data]
-        paths = ["\(dir.appendingPathComponent("corpus.txt").path)"]
-        [batch]
-        micro_batch_size = \(micro)
-        global_batch_size = 8
-        [optimizer]
-        lr = 3e-3
-        [schedule]
-        warmup_samples = 16
-        [train]
-        iterations = 20
-        log_interval = 1
-        \(extra)
-        """
-        let path = dir.appendingPathComponent("\(name).toml").path
-        try job.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try writeTinyJob(in: dir, name: name, micro: micro, extra: extra)
     }
 
     /// The data-parallel property: 2 ranks with micro-batch b follow the loss curve of 1 rank that

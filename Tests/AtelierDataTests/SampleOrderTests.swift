@@ -33,7 +33,7 @@ final class SampleOrderTests: XCTestCase {
                 var seen: [Int] = []
                 for rank in 0..<world {
                     let slice = RankSlice(rank: rank, worldSize: world, globalBatchSize: global, microBatchSize: micro)
-                    for m in 0..<accumulation { seen += Array(slice.positions(iteration: 3, micro: m)) }
+                    for m in 0..<accumulation { seen += Array(slice.positions(stepStart: 72, micro: m)) }
                 }
                 XCTAssertEqual(seen.sorted(), Array(72..<96), "world \(world) micro \(micro)")
             }
@@ -72,7 +72,7 @@ final class SampleOrderTests: XCTestCase {
                                      slice: RankSlice(rank: rank, worldSize: world, globalBatchSize: 8, microBatchSize: micro),
                                      sequenceLength: 5)
             var inputs = [Int32](repeating: 0, count: micro * 5), targets = inputs
-            loader.load(iteration: 2, micro: m, inputs: &inputs, targets: &targets)
+            loader.load(stepStart: 16, micro: m, inputs: &inputs, targets: &targets)
             return inputs
         }
         let one = batch(rank: 0, world: 1, micro: 8, m: 0)

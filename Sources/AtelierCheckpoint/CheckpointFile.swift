@@ -1,0 +1,125 @@
+import AtelierJob
+import AtelierModel
+import HDF5
+
+/// The training counters a checkpoint carries: where the run is, independent of the world size.
+public struct TrainingCounters: Equatable, Sendable {
+    public var iteration = 0
+    public var consumedSamples = 0          // also the data cursor: the next stream position
+    public var consumedTokens = 0
+    public var skippedIterations = 0
+    public var consecutiveSkips = 0
+    public var optimizerStep = 0            // AdamW updates applied (bias correction)
+    public init() {}
+}
+
+/// What a checkpoint holds besides the tensors.
+public struct CheckpointInfo: Sendable {
+    public let counters: TrainingCounters
+    public let jobText: String
+    public let worldSizeAtSave: Int
+    public let programVersion: String
+
+    public init(counters: TrainingCounters, jobText: String, worldSizeAtSave: Int, programVersion: String) {
+        self.counters = counters
+        self.jobText = jobText
+        self.worldSizeAtSave = worldSizeAtSave
+        self.programVersion = programVersion
+    }
+}
+
+/// Errors loading a checkpoint, each naming the file (and the dataset or field).
+public enum CheckpointError: Error, CustomStringConvertible {
+    case unreadable(HDF5Error)
+    case notACheckpoint(file: String)
+    case unknownFormat(file: String, version: Int64)
+    case shapeMismatch(file: String, field: String, inCheckpoint: Int, inJob: Int)
+    case invalidCounters(file: String, reason: String)
+    case noValidCheckpoint(directory: String, tried: [String])
+
+    public var description: String {
+        switch self {
+        case .unreadable(let e): return "\(e)"
+        case .notACheckpoint(let file): return "\(file): not an atelier checkpoint (no /meta/format_version)"
+        case .unknownFormat(let file, let v):
+            return "\(file): checkpoint format version \(v) is not one this atelier reads (it reads version \(CheckpointFile.formatVersion)); use the atelier release that wrote it"
+        case .shapeMismatch(let file, let field, let c, let j):
+            return "\(file): the checkpoint's \(field) is \(c) but the job says \(j); resume with the job file that made it, or start a new run directory"
+        case .invalidCounters(let file, let reason): return "\(file): dataset '/state': \(reason)"
+        case .noValidCheckpoint(let dir, let tried):
+            return "\(dir): no loadable checkpoint among \(tried.joined(separator: ", ")); move the run directory aside to start again"
+        }
+    }
+}
+
+/// The checkpoint format, version 1 (docs/checkpoint-format.md): one HDF5 file, nothing in it
+/// depends on the number of ranks, every dataset checksummed (Fletcher32).
+public enum CheckpointFile {
+    public static let formatVersion: Int64 = 1
+
+    /// Writes a complete checkpoint to a new file at `path`.
+    public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
+                             expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
+                             worldSize: Int, programVersion: String) throws {
+        let file = try H5File.create(path)
+        var closed = false
+        defer { if !closed { try? file.close() } }
+        try file.write("/meta/format_version", int64: [formatVersion])
+        try file.write("/meta/program_version", text: programVersion)
+        try file.write("/meta/world_size_at_save", int64: [Int64(worldSize)])
+        let s = layout.shape
+        try file.write("/config/model", int64: [s.vocabSize, s.hiddenSize, s.layers, s.heads, s.sequenceLength].map(Int64.init))
+        try file.write("/config/job_toml", text: jobText)
+        try file.write("/state/counters", int64: [counters.iteration, counters.consumedSamples, counters.consumedTokens,
+                                                 counters.skippedIterations, counters.consecutiveSkips,
+                                                 counters.optimizerStep].map(Int64.init))
+        for t in layout.tensors {
+            try file.write("/model/\(t.name)", shape: t.shape, floats: params.base + t.offset)
+            try file.write("/optimizer/exp_avg/\(t.name)", shape: t.shape, floats: expAvg.base + t.offset)
+            try file.write("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, floats: expAvgSq.base + t.offset)
+        }
+        try file.flush()
+        closed = true
+        try file.close()
+    }
+
+    static let modelFields = ["model.vocab_size", "model.hidden_size", "model.layers", "model.heads"]
+
+    /// Reads a checkpoint into the buffers, after checking its format and that its model shape is
+    /// the job's. Every read is bounded by the expected shapes; checksums are verified by HDF5.
+    public static func read(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
+                            expAvgSq: FloatBuffer) throws -> CheckpointInfo {
+        do {
+            let file = try H5File.open(path)
+            defer { try? file.close() }
+            guard file.exists("/meta/format_version") else { throw CheckpointError.notACheckpoint(file: path) }
+            let version = try file.readInt64("/meta/format_version", maxCount: 1)
+            guard version == [formatVersion] else { throw CheckpointError.unknownFormat(file: path, version: version.first ?? -1) }
+            let config = try file.readInt64("/config/model", maxCount: 5)
+            let s = layout.shape
+            let expected = [s.vocabSize, s.hiddenSize, s.layers, s.heads]
+            guard config.count == 5 else { throw CheckpointError.invalidCounters(file: path, reason: "/config/model has \(config.count) entries, expected 5") }
+            for (i, field) in modelFields.enumerated() where Int(config[i]) != expected[i] {
+                throw CheckpointError.shapeMismatch(file: path, field: field, inCheckpoint: Int(config[i]), inJob: expected[i])
+            }
+            let raw = try file.readInt64("/state/counters", maxCount: 6)
+            guard raw.count == 6, raw.allSatisfy({ $0 >= 0 && $0 < 1 << 53 }) else {
+                throw CheckpointError.invalidCounters(file: path, reason: "counters \(raw) are not 6 non-negative integers")
+            }
+            var counters = TrainingCounters()
+            counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])
+            counters.skippedIterations = Int(raw[3]); counters.consecutiveSkips = Int(raw[4]); counters.optimizerStep = Int(raw[5])
+            for t in layout.tensors {
+                try file.read("/model/\(t.name)", shape: t.shape, into: params.base + t.offset)
+                try file.read("/optimizer/exp_avg/\(t.name)", shape: t.shape, into: expAvg.base + t.offset)
+                try file.read("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, into: expAvgSq.base + t.offset)
+            }
+            let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
+            return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
+                                  worldSizeAtSave: Int(world.first ?? 0),
+                                  programVersion: try file.readText("/meta/program_version", maxBytes: 256))
+        } catch let error as HDF5Error {
+            throw CheckpointError.unreadable(error)
+        }
+    }
+}

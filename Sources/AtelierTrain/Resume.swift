@@ -1,0 +1,63 @@
+import AtelierCheckpoint
+import AtelierJob
+import AtelierModel
+import MPI
+
+/// Resuming a run: rank 0 tries the run directory's checkpoints, newest first (falling back past
+/// damaged ones with a warning), and broadcasts what it loaded to every rank, so a run saved on any
+/// number of ranks continues on any other.
+enum Resume {
+    /// Loads the newest valid checkpoint into `step` on every rank; nil when the run has none.
+    static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator,
+                     say: (String) -> Void, warn: (String) -> Void) throws -> (path: String, info: CheckpointInfo)? {
+        let model = step.model
+        // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
+        var header = [Int64](repeating: 0, count: 7)
+        var loaded: (String, CheckpointInfo)?
+        var failure: Error?
+        if comm.rank == 0 {
+            let candidates = directory.candidates()
+            for path in candidates {
+                do {
+                    let info = try CheckpointFile.read(path: path, layout: model.layout, params: model.params,
+                                                       expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq)
+                    loaded = (path, info)
+                    break
+                } catch let error as CheckpointError {
+                    if case .shapeMismatch = error { failure = error; break }
+                    if case .unknownFormat = error { failure = error; break }
+                    warn("warning: skipping checkpoint \(error)")
+                }
+            }
+            if loaded == nil && failure == nil && !candidates.isEmpty {
+                failure = CheckpointError.noValidCheckpoint(directory: directory.path, tried: candidates)
+            }
+            if let (_, info) = loaded {
+                let c = info.counters
+                header = [1, c.iteration, c.consumedSamples, c.consumedTokens, c.skippedIterations, c.consecutiveSkips, c.optimizerStep].map(Int64.init)
+            } else if failure != nil {
+                header[0] = 2
+            }
+        }
+        try comm.broadcast(&header)
+        switch header[0] {
+        case 0: return nil
+        case 2: throw failure ?? CheckpointError.noValidCheckpoint(directory: directory.path, tried: [])
+        default: break
+        }
+        if comm.size > 1 {
+            for buffer in [model.params, step.optimizer.expAvg, step.optimizer.expAvgSq] {
+                try comm.broadcast(UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.bytes))
+            }
+        }
+        var counters = TrainingCounters()
+        counters.iteration = Int(header[1]); counters.consumedSamples = Int(header[2]); counters.consumedTokens = Int(header[3])
+        counters.skippedIterations = Int(header[4]); counters.consecutiveSkips = Int(header[5]); counters.optimizerStep = Int(header[6])
+        step.restore(counters)
+        if let loaded {
+            say("resumed from \(loaded.0) at iteration \(counters.iteration), \(counters.consumedSamples) samples consumed (saved on \(loaded.1.worldSizeAtSave) rank\(loaded.1.worldSizeAtSave == 1 ? "" : "s"), now \(comm.size))")
+            return loaded
+        }
+        return ("", CheckpointInfo(counters: counters, jobText: "", worldSizeAtSave: 0, programVersion: ""))
+    }
+}

@@ -1,0 +1,168 @@
+import AtelierCheckpoint
+import AtelierJob
+import AtelierModel
+import Foundation
+import HDF5
+import XCTest
+
+final class CheckpointFileTests: XCTestCase {
+    let shape = ModelShape(vocabSize: 300, hiddenSize: 32, layers: 2, heads: 4, sequenceLength: 16)
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-ckpt-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    struct State {
+        let layout: ParameterLayout
+        let params, m, v: FloatBuffer
+    }
+
+    func makeState(seed: UInt64) -> State {
+        let layout = ParameterLayout(shape: shape)
+        let s = State(layout: layout, params: FloatBuffer(count: layout.count), m: FloatBuffer(count: layout.count), v: FloatBuffer(count: layout.count))
+        layout.initialize(s.params, seed: seed)
+        for i in 0..<layout.count { s.m[i] = Float(i % 13) * 1e-3; s.v[i] = Float(i % 7) * 1e-6 }
+        return s
+    }
+
+    func counters() -> TrainingCounters {
+        var c = TrainingCounters()
+        c.iteration = 42; c.consumedSamples = 672; c.consumedTokens = 10752; c.skippedIterations = 1; c.optimizerStep = 41
+        return c
+    }
+
+    func write(_ s: State, to path: String) throws {
+        try CheckpointFile.write(path: path, layout: s.layout, params: s.params, expAvg: s.m, expAvgSq: s.v,
+                                 counters: counters(), jobText: "name = \"t\"\n", worldSize: 4, programVersion: "test")
+    }
+
+    func testRoundTripIsBitExact() throws {
+        let saved = makeState(seed: 1)
+        let path = dir.appendingPathComponent("a.h5").path
+        try write(saved, to: path)
+        let loaded = makeState(seed: 2)
+        let info = try CheckpointFile.read(path: path, layout: loaded.layout, params: loaded.params, expAvg: loaded.m, expAvgSq: loaded.v)
+        XCTAssertEqual(memcmp(saved.params.base, loaded.params.base, saved.params.bytes), 0)
+        XCTAssertEqual(memcmp(saved.m.base, loaded.m.base, saved.m.bytes), 0)
+        XCTAssertEqual(memcmp(saved.v.base, loaded.v.base, saved.v.bytes), 0)
+        XCTAssertEqual(info.counters, counters())
+        XCTAssertEqual(info.worldSizeAtSave, 4)
+        XCTAssertEqual(info.jobText, "name = \"t\"\n")
+        // the file is plain HDF5 with Hugging Face names and shapes
+        let file = try H5File.open(path)
+        XCTAssertEqual(try file.shape("/model/transformer.h.1.mlp.dense_h_to_4h.weight", kind: .float32), [128, 32])
+        XCTAssertEqual(try file.shape("/optimizer/exp_avg_sq/transformer.word_embeddings.weight", kind: .float32), [300, 32])
+        try file.close()
+    }
+
+    func testModelShapeMismatchIsRefusedByName() throws {
+        let path = dir.appendingPathComponent("a.h5").path
+        try write(makeState(seed: 1), to: path)
+        let other = ModelShape(vocabSize: 300, hiddenSize: 32, layers: 3, heads: 4, sequenceLength: 16)
+        let layout = ParameterLayout(shape: other)
+        let b = FloatBuffer(count: layout.count)
+        XCTAssertThrowsError(try CheckpointFile.read(path: path, layout: layout, params: b, expAvg: b, expAvgSq: b)) { error in
+            XCTAssertTrue("\(error)".contains("the checkpoint's model.layers is 2 but the job says 3"), "\(error)")
+        }
+    }
+
+    func testDamagedFilesGiveErrorsNamingFileAndDataset() throws {
+        let saved = makeState(seed: 1)
+        let path = dir.appendingPathComponent("a.h5").path
+        try write(saved, to: path)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let target = makeState(seed: 3)
+        func load(_ bytes: Data) -> String {
+            let damaged = dir.appendingPathComponent("damaged.h5").path
+            try? bytes.write(to: URL(fileURLWithPath: damaged))
+            do {
+                _ = try CheckpointFile.read(path: damaged, layout: target.layout, params: target.params, expAvg: target.m, expAvgSq: target.v)
+                return "loaded"
+            } catch { return "\(error)" }
+        }
+        // truncated: at several lengths
+        for fraction in [0.1, 0.5, 0.9, 0.999] {
+            let message = load(original.prefix(Int(Double(original.count) * fraction)))
+            XCTAssertNotEqual(message, "loaded", "truncated at \(fraction)")
+            XCTAssertTrue(message.contains("damaged.h5"), message)
+        }
+        // flipped bits inside tensor data: Fletcher32 catches them, naming the dataset
+        var flipped = original
+        for offset in stride(from: original.count / 3, to: original.count * 2 / 3, by: 50_000) { flipped[offset] ^= 0x10 }
+        let message = load(flipped)
+        XCTAssertTrue(message.contains("damaged.h5: dataset '/"), message)
+        XCTAssertTrue(message.contains("checksum mismatch or damaged data"), message)
+        // not HDF5 at all
+        XCTAssertTrue(load(Data("{\"not\": \"hdf5\"}".utf8)).contains("not a readable HDF5 file"))
+    }
+
+    func testMissingDatasetWrongDtypeAndUnknownVersion() throws {
+        let layout = ParameterLayout(shape: shape)
+        let b = FloatBuffer(count: layout.count)
+        func read(_ build: (H5File) throws -> Void) -> String {
+            let path = dir.appendingPathComponent("h\(UInt32.random(in: 0...UInt32.max)).h5").path
+            do {
+                let f = try H5File.create(path)
+                try build(f)
+                try f.close()
+                _ = try CheckpointFile.read(path: path, layout: layout, params: b, expAvg: b, expAvgSq: b)
+                return "loaded"
+            } catch { return "\(error)" }
+        }
+        let config: [Int64] = [300, 32, 2, 4, 16]
+        XCTAssertTrue(read { try $0.write("/x", int64: [1]) }.contains("not an atelier checkpoint"))
+        XCTAssertTrue(read { try $0.write("/meta/format_version", int64: [99]) }.contains("format version 99 is not one this atelier reads"))
+        let missing = read { f in
+            try f.write("/meta/format_version", int64: [1])
+            try f.write("/config/model", int64: config)
+            try f.write("/state/counters", int64: [1, 2, 3, 0, 0, 1])
+        }
+        XCTAssertTrue(missing.contains("dataset '/model/transformer.word_embeddings.weight': is missing"), missing)
+        let wrongType = read { f in
+            try f.write("/meta/format_version", int64: [1])
+            try f.write("/config/model", int64: config)
+            try f.write("/state/counters", int64: [1, 2, 3, 0, 0, 1])
+            try f.write("/model/transformer.word_embeddings.weight", int64: [1, 2, 3])
+        }
+        XCTAssertTrue(wrongType.contains("holds the wrong element type (expected float32)"), wrongType)
+        let wrongShape = read { f in
+            try f.write("/meta/format_version", int64: [1])
+            try f.write("/config/model", int64: config)
+            try f.write("/state/counters", int64: [1, 2, 3, 0, 0, 1])
+            let small: [Float] = [1, 2, 3, 4]
+            try f.write("/model/transformer.word_embeddings.weight", shape: [2, 2], floats: small)
+        }
+        XCTAssertTrue(wrongShape.contains("has shape [2, 2], expected [300, 32]"), wrongShape)
+        let badCounters = read { f in
+            try f.write("/meta/format_version", int64: [1])
+            try f.write("/config/model", int64: config)
+            try f.write("/state/counters", int64: [1, -2, 3, 0, 0, 1])
+        }
+        XCTAssertTrue(badCounters.contains("are not 6 non-negative integers"), badCounters)
+    }
+
+    func testDirectoryPointsLatestAtCompleteFilesAndKeepsWhatRetentionSays() throws {
+        let checkpoints = CheckpointDirectory(runDirectory: dir.path)
+        let s = makeState(seed: 1)
+        for iteration in stride(from: 10, through: 70, by: 10) {
+            try checkpoints.save(iteration: iteration, keepLast: 2, keepEvery: 30) { try write(s, to: $0) }
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted()
+        XCTAssertEqual(names, ["iter_0000030.h5", "iter_0000060.h5", "iter_0000070.h5", "latest"])
+        XCTAssertEqual(try String(contentsOfFile: checkpoints.path + "/latest", encoding: .utf8), "iter_0000070.h5\n")
+        XCTAssertEqual(checkpoints.candidates().map { URL(fileURLWithPath: $0).lastPathComponent },
+                       ["iter_0000070.h5", "iter_0000060.h5", "iter_0000030.h5"])
+        // a write that fails leaves no file behind and `latest` unchanged
+        XCTAssertThrowsError(try checkpoints.save(iteration: 80, keepLast: 2, keepEvery: 0) { path in
+            try Data("partial".utf8).write(to: URL(fileURLWithPath: path))
+            throw POSIXFailure(call: "write", path: path, code: ENOSPC)
+        })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted(),
+                       ["iter_0000030.h5", "iter_0000060.h5", "iter_0000070.h5", "latest"])
+        XCTAssertEqual(try String(contentsOfFile: checkpoints.path + "/latest", encoding: .utf8), "iter_0000070.h5\n")
+    }
+}
