@@ -56,6 +56,14 @@ public struct CheckpointDirectory: Sendable {
         return ordered.map { "\(path)/\($0)" }
     }
 
+    /// Removes temporary files that a killed save left behind (never a complete checkpoint).
+    public func removeStaleTemporaries() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        where name.hasPrefix(".") && name.contains(".tmp-") {
+            unlink("\(path)/\(name)")
+        }
+    }
+
     private func replaceLatest(with name: String) throws {
         let temporary = "\(path)/.latest.tmp-\(getpid())"
         try (name + "\n").write(toFile: temporary, atomically: false, encoding: .utf8)

@@ -16,6 +16,7 @@ enum Resume {
         var loaded: (String, CheckpointInfo)?
         var failure: Error?
         if comm.rank == 0 {
+            directory.removeStaleTemporaries()
             let candidates = directory.candidates()
             for path in candidates {
                 do {

@@ -13,9 +13,9 @@ public final class TrainingRun {
     public let job: Job
     public let comm: Communicator
     public let topology: NodeTopology
-    let say: (String) -> Void
+    let say: @Sendable (String) -> Void
 
-    public init(job: Job, comm: Communicator, topology: NodeTopology, say: @escaping (String) -> Void) {
+    public init(job: Job, comm: Communicator, topology: NodeTopology, say: @escaping @Sendable (String) -> Void) {
         self.job = job
         self.comm = comm
         self.topology = topology
@@ -75,6 +75,7 @@ public final class TrainingRun {
         say("batch: global \(job.batch.globalBatchSize) = micro \(job.batch.microBatchSize) x \(comm.size) rank\(comm.size > 1 ? "s" : "") x \(step.accumulation) accumulation step\(step.accumulation > 1 ? "s" : ""); \(source.sampleCount) samples per epoch")
         say("sgemm peak measured: \(String(format: "%.1f", peak[0] / 1e9)) GFLOP/s per rank; training to iteration \(job.train.iterations) into \(job.runDirectory)")
 
+        let writer = comm.rank == 0 ? CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak[0])
         var lastSave = DispatchTime.now().uptimeNanoseconds
         while step.progress.iteration < job.train.iterations {
@@ -96,9 +97,10 @@ public final class TrainingRun {
             let stop = flags[0] > 0
             let interval = job.checkpoint.intervalIterations
             if stop || flags[1] > 0 || (interval > 0 && result.iteration % interval == 0) || result.iteration == job.train.iterations {
-                try save(step, to: checkpoints)
+                try save(step, with: writer)
                 lastSave = DispatchTime.now().uptimeNanoseconds
             }
+            if stop || step.progress.iteration == job.train.iterations { try writer?.finish() }
             if stop {
                 say("stopped by a signal at iteration \(result.iteration) after saving a checkpoint; run the same command to resume")
                 return .stoppedOnSignal(iteration: result.iteration)
@@ -107,19 +109,16 @@ public final class TrainingRun {
         return .finished
     }
 
-    /// Rank 0 writes the checkpoint (every rank holds the same state); the others go on and wait
-    /// for it in the next collective.
-    func save(_ step: TrainStep, to checkpoints: CheckpointDirectory) throws {
-        guard comm.rank == 0 else { return }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let path = try checkpoints.save(iteration: step.progress.iteration, keepLast: job.checkpoint.keepLast,
-                                        keepEvery: job.checkpoint.keepEvery) { path in
-            try CheckpointFile.write(path: path, layout: step.model.layout, params: step.model.params,
-                                     expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
-                                     counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
-                                     programVersion: BuildIdentity.version)
+    /// Rank 0 snapshots the state and writes it in the background (every rank holds the same
+    /// state); the other ranks go straight on.
+    func save(_ step: TrainStep, with writer: CheckpointWriter?) throws {
+        guard let writer else { return }
+        let say = self.say
+        try writer.save(params: step.model.params, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
+                        counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
+                        programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
+                        keepEvery: job.checkpoint.keepEvery) { saved in
+            say("saved checkpoint \(saved.path) (iteration \(saved.iteration)): training blocked \(String(format: "%.3f", saved.blockedSeconds)) s, written in \(String(format: "%.2f", saved.writeSeconds)) s in the background (parameter hash \(String(saved.parameterHash, radix: 16)))")
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        say("saved checkpoint \(path) in \(String(format: "%.2f", seconds)) s (parameter hash \(String(step.model.layout.hash(step.model.params), radix: 16)))")
     }
 }

@@ -21,6 +21,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed iterations.") var steps = 5
     @Option(help: "Untimed iterations first.") var warmup = 2
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Measure checkpoint save and load of the benchmark model instead, against raw disk I/O of the same bytes.")
+    var checkpoint = false
+    @Option(help: "Where --checkpoint writes its files (removed afterwards).") var dir = "runs/bench-checkpoint"
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("Override a field of the benchmark job (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
@@ -52,6 +55,12 @@ struct BenchCommand: ParsableCommand {
         RankContext.run(loadJob: { world in
             try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
         }) { context in
+            if checkpoint {
+                guard context.comm.rank == 0 else { return .success }
+                let report = try CheckpointBench(shape: context.job.model, directory: dir).measure()
+                say(json ? String(decoding: try JSONEncoder().encode(report), as: UTF8.self) : report.text)
+                return .success
+            }
             let report = try BenchRun(job: context.job, comm: context.comm, warmup: warmup, steps: steps).measure()
             guard context.comm.rank == 0 else { return .success }
             if json {

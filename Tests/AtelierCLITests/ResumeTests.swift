@@ -112,4 +112,44 @@ final class ResumeTests: XCTestCase {
         let resumed = try train(job, ranks: 2, ["train.iterations=\(stoppedAt + 2)", "schedule.decay_samples=8000000"])
         XCTAssertTrue(resumed.stdout.contains("at iteration \(stoppedAt),"), resumed.stdout)
     }
+
+    /// SIGKILL at arbitrary moments of a run that saves every iteration (so mostly during a save):
+    /// `latest` always names a complete checkpoint that verifies, and the run resumes from it.
+    func testKillDuringSaveLeavesLatestLoadable() throws {
+        try XCTSkipUnless(AtelierProcess.isReleaseBuild, "needs a release build: swift test -c release")
+        let job = try writeTinyJob(in: dir, name: "kill", micro: 2, extra: """
+            [checkpoint]
+            interval_iterations = 1
+            keep_last = 2
+            """)
+        let bigger = ["schedule.decay_samples=8000000", "model.hidden_size=256", "model.layers=4"]
+        let overrides = (bigger + ["train.iterations=1000000"]).flatMap { ["--set", $0] }
+        let latestURL = dir.appendingPathComponent("runs/kill/checkpoints/latest")
+        var iterations: [Int] = []
+        for round in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: AtelierProcess.executable)
+            process.arguments = ["train", job] + overrides
+            process.environment = AtelierProcess.cleanEnvironment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let before = try? String(contentsOf: latestURL, encoding: .utf8)
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && (try? String(contentsOf: latestURL, encoding: .utf8)) == before { usleep(20_000) }
+            usleep(UInt32(150_000 + 170_000 * round))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let latest = try String(contentsOf: latestURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let verify = try AtelierProcess.run(["checkpoint", "verify", dir.appendingPathComponent("runs/kill/checkpoints/\(latest)").path])
+            XCTAssertEqual(verify.status, 0, "round \(round): \(verify.stderr)")
+            iterations.append(Int(latest.dropFirst(5).prefix(7))!)
+        }
+        XCTAssertEqual(iterations, iterations.sorted(), "each rerun resumed and went further: \(iterations)")
+        // a resume clears what the kills left half-written
+        _ = try train(job, ranks: nil, bigger + ["train.iterations=\(iterations.last! + 1)"])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs/kill/checkpoints").path)
+            .filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [])
+    }
 }

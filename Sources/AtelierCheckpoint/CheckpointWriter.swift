@@ -1,0 +1,70 @@
+import AtelierModel
+import Foundation
+
+/// Saves checkpoints while training goes on: `save` copies parameters and moments into a snapshot
+/// (the only part that blocks the training step) and a background thread writes the snapshot
+/// durably through `CheckpointDirectory`. One save at a time: a new save, or `finish()`, first waits
+/// for the previous one. Costs one extra copy of params + moments in memory on the saving rank.
+public final class CheckpointWriter: @unchecked Sendable {
+    public struct Saved: Sendable {
+        public let path: String
+        public let iteration: Int
+        public let blockedSeconds: Double   // the copy, on the training thread
+        public let writeSeconds: Double     // HDF5 write + fsyncs + rename, in the background
+        public let parameterHash: UInt64
+    }
+
+    let directory: CheckpointDirectory
+    let layout: ParameterLayout
+    private let snapshot: (params: FloatBuffer, expAvg: FloatBuffer, expAvgSq: FloatBuffer)
+    private let queue = DispatchQueue(label: "atelier.checkpoint-writer")
+    private let pending = DispatchGroup()
+    private let lock = NSLock()
+    private var failure: Error?
+
+    public init(directory: CheckpointDirectory, layout: ParameterLayout) {
+        self.directory = directory
+        self.layout = layout
+        snapshot = (FloatBuffer(count: layout.count), FloatBuffer(count: layout.count), FloatBuffer(count: layout.count))
+    }
+
+    /// Snapshots the state and starts writing it; `done` is called from the writer thread.
+    /// Throws the previous save's error, if it failed.
+    public func save(params: FloatBuffer, expAvg: FloatBuffer, expAvgSq: FloatBuffer, counters: TrainingCounters,
+                     jobText: String, worldSize: Int, programVersion: String, keepLast: Int, keepEvery: Int,
+                     done: @escaping @Sendable (Saved) -> Void) throws {
+        try finish()
+        let start = DispatchTime.now().uptimeNanoseconds
+        snapshot.params.copy(from: params)
+        snapshot.expAvg.copy(from: expAvg)
+        snapshot.expAvgSq.copy(from: expAvgSq)
+        let blocked = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        pending.enter()
+        queue.async { [self] in
+            defer { pending.leave() }
+            let writeStart = DispatchTime.now().uptimeNanoseconds
+            do {
+                let path = try directory.save(iteration: counters.iteration, keepLast: keepLast, keepEvery: keepEvery) { path in
+                    try CheckpointFile.write(path: path, layout: layout, params: snapshot.params, expAvg: snapshot.expAvg,
+                                             expAvgSq: snapshot.expAvgSq, counters: counters, jobText: jobText,
+                                             worldSize: worldSize, programVersion: programVersion)
+                }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e9
+                done(Saved(path: path, iteration: counters.iteration, blockedSeconds: blocked, writeSeconds: seconds,
+                           parameterHash: layout.hash(snapshot.params)))
+            } catch {
+                lock.lock(); failure = error; lock.unlock()
+            }
+        }
+    }
+
+    /// Waits for the save in flight; throws if it failed (the previous checkpoint is then intact).
+    public func finish() throws {
+        pending.wait()
+        lock.lock(); defer { lock.unlock() }
+        if let error = failure {
+            failure = nil
+            throw error
+        }
+    }
+}
