@@ -55,6 +55,7 @@ extension Job {
                            sequenceLength: try r.int("model.seq_length", min: 2, max: 1 << 20),
                            initStd: try r.optionalDouble("model.init_std", above: 0))
 
+        initFrom = try r.optionalString("model.init_from")
         let kindName = try r.string("data.kind", default: "bytes")
         guard let kind = DataSource.Kind(rawValue: kindName) else {
             throw JobError.invalid(file: file, field: "data.kind", expected: "\"bytes\" or \"random\"", found: "\"\(kindName)\"")

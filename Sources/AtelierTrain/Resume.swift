@@ -61,4 +61,23 @@ enum Resume {
         }
         return ("", CheckpointInfo(counters: counters, jobText: "", worldSizeAtSave: 0, programVersion: ""))
     }
+
+    /// Starts from a Hugging Face BLOOM directory: rank 0 reads and checks it, every rank gets the
+    /// weights. Adam moments start at zero, as for any new run.
+    static func initialize(_ step: TrainStep, fromHuggingFace directory: String, comm: Communicator, say: (String) -> Void) throws {
+        var status: [Int64] = [0]
+        var failure: Error?
+        if comm.rank == 0 {
+            do { try HuggingFaceBloom.load(directory: directory, layout: step.model.layout, into: step.model.params) } catch {
+                failure = error
+                status[0] = 1
+            }
+        }
+        try comm.broadcast(&status)
+        if status[0] != 0 { throw failure ?? HuggingFaceBloom.Mismatch(directory: directory, problem: "rank 0 could not load it") }
+        if comm.size > 1 {
+            try comm.broadcast(UnsafeMutableRawBufferPointer(start: step.model.params.base, count: step.model.params.bytes))
+        }
+        say("initialised from the Hugging Face model in \(directory)")
+    }
 }

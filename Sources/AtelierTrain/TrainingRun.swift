@@ -56,6 +56,9 @@ public final class TrainingRun {
         let checkpoints = CheckpointDirectory(runDirectory: job.runDirectory)
         let resumed = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say,
                                       warn: { FileHandle.standardError.write(Data(("atelier: " + $0 + "\n").utf8)) })
+        if resumed == nil, let directory = job.initFrom {
+            try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say)
+        }
         if step.progress.iteration >= job.train.iterations {
             say("nothing to do: the run is at iteration \(step.progress.iteration) of \(job.train.iterations); raise train.iterations to train further")
             return .finished

@@ -13,5 +13,5 @@ struct Atelier: ParsableCommand {
         Exit codes: 0 done; 1 runtime failure; 2 bad input (job file, --set, data, ranks that
         disagree), nothing created on disk; 3 training diverged (too many skipped iterations).
         """,
-        subcommands: [TrainCommand.self, BenchCommand.self, CheckpointCommand.self])
+        subcommands: [TrainCommand.self, BenchCommand.self, CheckpointCommand.self, ExportCommand.self])
 }

@@ -18,7 +18,8 @@ enum ExitStatus: Int32 {
     /// can end in order instead of MPI_Abort).
     static func of(_ error: Error) -> (ExitStatus, collective: Bool) {
         switch error {
-        case is JobError, is RankAgreement.Mismatch, is CheckpointError: return (.badInput, true)
+        case is JobError, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceBloom.Mismatch, is Safetensors.FormatError:
+            return (.badInput, true)
         case is DataError: return (.badInput, false)
         case is TrainingError: return (.diverged, true)
         default: return (.failure, false)
