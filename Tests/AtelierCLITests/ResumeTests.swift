@@ -80,37 +80,41 @@ final class ResumeTests: XCTestCase {
         XCTAssertTrue(mismatch.stderr.contains("the checkpoint's model.hidden_size is 32 but the job says 64"), mismatch.stderr)
     }
 
-    /// SIGUSR1 (Slurm's warning before the wall-time kill, forwarded by mpirun): the ranks agree,
-    /// save at the next iteration boundary and exit with code 4; the same command then resumes.
+    /// SIGUSR1 (Slurm's warning before the wall-time kill, forwarded by mpirun) to 2 ranks, and
+    /// SIGTERM to a single process (as Slurm sends it to each task): the ranks agree, save at the
+    /// next iteration boundary and exit with code 4; the same command then resumes.
     func testSignalSavesAndExitsCleanly() throws {
         try XCTSkipUnless(AtelierProcess.isReleaseBuild, "needs a release build: swift test -c release")
-        let job = try writeTinyJob(in: dir, name: "signal", micro: 2,
-                                   extra: "[checkpoint]\ninterval_iterations = 0\n")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["mpirun"] + AtelierProcess.mpirunFlags + ["-np", "2", AtelierProcess.executable, "train", job,
-                                                                         "--set", "train.iterations=1000000", "--set", "schedule.decay_samples=8000000"]
-        process.environment = AtelierProcess.cleanEnvironment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // wait for training to be under way
-        let metrics = dir.appendingPathComponent("runs/signal/metrics.jsonl")
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 3 {
-            usleep(100_000)
+        for (name, ranks, signal) in [("usr1", 2, SIGUSR1), ("term", 1, SIGTERM)] {
+            let job = try writeTinyJob(in: dir, name: name, micro: 2, extra: "[checkpoint]\ninterval_iterations = 0\n")
+            let settings = ["train.iterations=1000000", "schedule.decay_samples=8000000"]
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            let command = [AtelierProcess.executable, "train", job] + settings.flatMap { ["--set", $0] }
+            process.arguments = ranks > 1 ? ["mpirun"] + AtelierProcess.mpirunFlags + ["-np", String(ranks)] + command : command
+            process.environment = AtelierProcess.cleanEnvironment
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // wait for training to be under way
+            let metrics = dir.appendingPathComponent("runs/\(name)/metrics.jsonl")
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 3 {
+                usleep(100_000)
+            }
+            // /usr/bin/env execs its command, so this is atelier itself, or mpirun (which forwards SIGUSR1)
+            kill(process.processIdentifier, signal)
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 4, "\(name): \(output)")
+            XCTAssertTrue(output.contains("stopped by a signal at iteration"), output)
+            let latest = try String(contentsOf: dir.appendingPathComponent("runs/\(name)/checkpoints/latest"), encoding: .utf8)
+            XCTAssertTrue(latest.hasPrefix("iter_"), latest)
+            let stoppedAt = Int(latest.dropFirst(5).prefix(7))!
+            let resumed = try train(job, ranks: ranks == 1 ? nil : ranks, ["train.iterations=\(stoppedAt + 2)", settings[1]])
+            XCTAssertTrue(resumed.stdout.contains("at iteration \(stoppedAt),"), resumed.stdout)
         }
-        kill(process.processIdentifier, SIGUSR1)
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 4, output)
-        XCTAssertTrue(output.contains("stopped by a signal at iteration"), output)
-        let latest = try String(contentsOf: dir.appendingPathComponent("runs/signal/checkpoints/latest"), encoding: .utf8)
-        XCTAssertTrue(latest.hasPrefix("iter_"), latest)
-        let stoppedAt = Int(latest.dropFirst(5).prefix(7))!
-        let resumed = try train(job, ranks: 2, ["train.iterations=\(stoppedAt + 2)", "schedule.decay_samples=8000000"])
-        XCTAssertTrue(resumed.stdout.contains("at iteration \(stoppedAt),"), resumed.stdout)
     }
 
     /// SIGKILL at arbitrary moments of a run that saves every iteration (so mostly during a save):
