@@ -110,9 +110,9 @@ public enum CheckpointFile {
             counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])
             counters.skippedIterations = Int(raw[3]); counters.consecutiveSkips = Int(raw[4]); counters.optimizerStep = Int(raw[5])
             for t in layout.tensors {
-                try file.read("/model/\(t.name)", shape: t.shape, into: params.base + t.offset)
-                try file.read("/optimizer/exp_avg/\(t.name)", shape: t.shape, into: expAvg.base + t.offset)
-                try file.read("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, into: expAvgSq.base + t.offset)
+                try file.readVerified("/model/\(t.name)", shape: t.shape, into: params.base + t.offset)
+                try file.readVerified("/optimizer/exp_avg/\(t.name)", shape: t.shape, into: expAvg.base + t.offset)
+                try file.readVerified("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, into: expAvgSq.base + t.offset)
             }
             let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
             return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
