@@ -166,3 +166,25 @@ final class CheckpointFileTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: checkpoints.path + "/latest", encoding: .utf8), "iter_0000070.h5\n")
     }
 }
+
+/// The direct chunk reader (pread + our Fletcher32) against HDF5's own pipeline, on a tensor whose
+/// last chunk is zero-padded.
+final class DirectChunkTests: XCTestCase {
+    func testDirectChunksMatchHDF5sPipeline() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-chunks-\(getpid()).h5").path
+        defer { unlink(path) }
+        let rows = 3000, columns = 512   // 2048 rows per chunk: the second chunk is zero-padded
+        let values = (0..<(rows * columns)).map { Float(sin(Double($0) * 0.001)) }
+        let file = try H5File.create(path)
+        try file.write("/t", shape: [rows, columns], floats: values)
+        try file.close()
+        let reopened = try H5File.open(path)
+        defer { try? reopened.close() }
+        var throughHDF5 = [Float](repeating: 0, count: rows * columns)
+        try reopened.read("/t", shape: [rows, columns], into: &throughHDF5)
+        var direct = [Float](repeating: 0, count: rows * columns)
+        try reopened.readVerified("/t", shape: [rows, columns], into: &direct)
+        XCTAssertEqual(throughHDF5, values)
+        XCTAssertEqual(direct, values)
+    }
+}
