@@ -34,7 +34,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case notACheckpoint(file: String)
     case unknownFormat(file: String, version: Int64)
     case shapeMismatch(file: String, field: String, inCheckpoint: Int, inJob: Int)
-    case invalidCounters(file: String, reason: String)
+    case invalidContents(file: String, dataset: String, reason: String)
     case noValidCheckpoint(directory: String, tried: [String])
 
     public var description: String {
@@ -45,7 +45,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(file): checkpoint format version \(v) is not one this atelier reads (it reads version \(CheckpointFile.formatVersion)); use the atelier release that wrote it"
         case .shapeMismatch(let file, let field, let c, let j):
             return "\(file): the checkpoint's \(field) is \(c) but the job says \(j); resume with the job file that made it, or start a new run directory"
-        case .invalidCounters(let file, let reason): return "\(file): dataset '/state': \(reason)"
+        case .invalidContents(let file, let dataset, let reason): return "\(file): dataset '\(dataset)': \(reason)"
         case .noValidCheckpoint(let dir, let tried):
             return "\(dir): no loadable checkpoint among \(tried.joined(separator: ", ")); move the run directory aside to start again"
         }
@@ -98,13 +98,13 @@ public enum CheckpointFile {
             let config = try file.readInt64("/config/model", maxCount: 5)
             let s = layout.shape
             let expected = [s.vocabSize, s.hiddenSize, s.layers, s.heads]
-            guard config.count == 5 else { throw CheckpointError.invalidCounters(file: path, reason: "/config/model has \(config.count) entries, expected 5") }
+            guard config.count == 5 else { throw CheckpointError.invalidContents(file: path, dataset: "/config/model", reason: "has \(config.count) entries, expected 5") }
             for (i, field) in modelFields.enumerated() where Int(config[i]) != expected[i] {
                 throw CheckpointError.shapeMismatch(file: path, field: field, inCheckpoint: Int(config[i]), inJob: expected[i])
             }
             let raw = try file.readInt64("/state/counters", maxCount: 6)
             guard raw.count == 6, raw.allSatisfy({ $0 >= 0 && $0 < 1 << 53 }) else {
-                throw CheckpointError.invalidCounters(file: path, reason: "counters \(raw) are not 6 non-negative integers")
+                throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not 6 non-negative integers")
             }
             var counters = TrainingCounters()
             counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])

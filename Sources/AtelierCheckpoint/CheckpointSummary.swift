@@ -34,7 +34,7 @@ public struct CheckpointSummary: Sendable {
                   (2...(1 << 24)).contains(c[0]), (1...(1 << 16)).contains(c[1]), (1...4096).contains(c[2]),
                   (1...c[1]).contains(c[3]), c[1] % c[3] == 0, (2...(1 << 20)).contains(c[4]),
                   (c[2] * 13 * c[1] * c[1] + c[0] * c[1]) <= 1 << 34 else {
-                throw CheckpointError.invalidCounters(file: path, reason: "/config/model \(c) is not a plausible model shape")
+                throw CheckpointError.invalidContents(file: path, dataset: "/config/model", reason: "\(c) is not a plausible model shape")
             }
             return ModelShape(vocabSize: c[0], hiddenSize: c[1], layers: c[2], heads: c[3], sequenceLength: c[4])
         } catch let error as HDF5Error {

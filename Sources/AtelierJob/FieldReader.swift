@@ -26,7 +26,8 @@ struct FieldReader {
     }
 
     mutating func optionalString(_ path: String) throws -> String? {
-        root[path: path] == nil ? (known.insert(path), nil).1 : try string(path)
+        if root[path: path] == nil { known.insert(path); return nil }
+        return try string(path)
     }
 
     mutating func int(_ path: String, default fallback: Int? = nil, min lower: Int? = nil, max upper: Int? = nil) throws -> Int {

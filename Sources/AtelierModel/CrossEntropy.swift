@@ -22,20 +22,20 @@ public enum CrossEntropy {
             let mv = Vec(repeating: m)
             var acc = Vec()
             var i = 0
-            let store = gradientScale != nil
+            let writeGradient = gradientScale != nil
             while i + 16 <= V {
                 let e = vexp(load(row + i) - mv)
-                if store { AtelierModel.store(e, row + i) }
+                if writeGradient { store(e, row + i) }
                 acc += e; i += 16
             }
             var sum = acc.sum()
-            while i < V { let e = sexp(row[i] - m); if store { row[i] = e }; sum += e; i += 1 }
+            while i < V { let e = sexp(row[i] - m); if writeGradient { row[i] = e }; sum += e; i += 1 }
             total += Double(log(sum)) + Double(m) - Double(logitTarget)
             if let scale = gradientScale {
                 // row holds exp(x - m)
                 let sv = Vec(repeating: scale / sum)
                 i = 0
-                while i + 16 <= V { AtelierModel.store(load(row + i) * sv, row + i); i += 16 }
+                while i + 16 <= V { store(load(row + i) * sv, row + i); i += 16 }
                 while i < V { row[i] *= scale / sum; i += 1 }
                 row[Int(target)] -= scale
             }

@@ -72,7 +72,7 @@ extension H5File {
     /// The stored chunks of a dataset in this module's layout, covering every row exactly once;
     /// nil when the dataset is laid out otherwise.
     func directChunks(_ name: String, shape expected: [Int]) throws -> [DirectChunk]? {
-        try withDatasetHandle(name) { dataset -> [DirectChunk]? in
+        try withDataset(name) { dataset -> [DirectChunk]? in
             let shape = try shape(name, kind: .float32)
             guard shape == expected, let first = expected.first, first > 0 else {
                 if shape != expected { throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected \(expected)") }

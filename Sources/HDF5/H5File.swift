@@ -167,11 +167,7 @@ public final class H5File {
         }
     }
 
-    func withDatasetHandle<T>(_ name: String, _ body: (hid_t) throws -> T) throws -> T {
-        try withDataset(name, body)
-    }
-
-    private func withDataset<T>(_ name: String, _ body: (hid_t) throws -> T) throws -> T {
+    func withDataset<T>(_ name: String, _ body: (hid_t) throws -> T) throws -> T {
         guard exists(name) else { throw HDF5Error(file: path, object: name, problem: "is missing") }
         let dataset = H5Dopen2(id, name, atelier_h5p_default())
         guard dataset >= 0 else { throw HDF5Error(file: path, object: name, problem: "cannot be opened (not a dataset, or a damaged header)") }

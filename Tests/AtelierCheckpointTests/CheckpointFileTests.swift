@@ -142,7 +142,7 @@ final class CheckpointFileTests: XCTestCase {
             try f.write("/config/model", int64: config)
             try f.write("/state/counters", int64: [1, -2, 3, 0, 0, 1])
         }
-        XCTAssertTrue(badCounters.contains("are not 6 non-negative integers"), badCounters)
+        XCTAssertTrue(badCounters.contains("dataset '/state/counters': [1, -2, 3, 0, 0, 1] are not 6 non-negative integers"), badCounters)
     }
 
     func testDirectoryPointsLatestAtCompleteFilesAndKeepsWhatRetentionSays() throws {
