@@ -2,11 +2,11 @@
 /// the model that do not go through BLAS.
 public typealias Vec = SIMD16<Float>
 
-@inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec {
+@inlinable @inline(__always) public func load(_ p: UnsafePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
 
-@inline(__always) func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+@inlinable @inline(__always) public func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
@@ -91,9 +91,4 @@ public func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         start = end
     }
     return total
-}
-
-/// True when every one of n floats is finite.
-public func allFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Bool {
-    sumOfSquares(p, n).isFinite
 }

@@ -37,12 +37,12 @@ public final class AdamW {
             let n = t.count
             var i = 0
             while i + 16 <= n {
-                let gi = load16(g + i) * gradScale
-                let mi = b1 * load16(m + i) + (1 - b1) * gi
-                let vi = b2 * load16(v + i) + (1 - b2) * gi * gi
-                store16(mi, m + i); store16(vi, v + i)
+                let gi = load(g + i) * gradScale
+                let mi = b1 * load(m + i) + (1 - b1) * gi
+                let vi = b2 * load(v + i) + (1 - b2) * gi * gi
+                store(mi, m + i); store(vi, v + i)
                 let denom = vi.squareRoot() / rootCorrection2 + eps
-                store16(load16(p + i) * decay - stepSize * mi / denom, p + i)
+                store(load(p + i) * decay - stepSize * mi / denom, p + i)
                 i += 16
             }
             while i < n {
@@ -54,14 +54,6 @@ public final class AdamW {
             }
         }
     }
-}
-
-@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
 #if canImport(Glibc)

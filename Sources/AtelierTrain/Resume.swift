@@ -7,9 +7,9 @@ import MPI
 /// damaged ones with a warning), and broadcasts what it loaded to every rank, so a run saved on any
 /// number of ranks continues on any other.
 enum Resume {
-    /// Loads the newest valid checkpoint into `step` on every rank; nil when the run has none.
+    /// Loads the newest valid checkpoint into `step` on every rank; false when the run has none.
     static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator,
-                     say: (String) -> Void, warn: (String) -> Void) throws -> (path: String, info: CheckpointInfo)? {
+                     say: (String) -> Void, warn: (String) -> Void) throws -> Bool {
         let model = step.model
         // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
         var header = [Int64](repeating: 0, count: 7)
@@ -42,7 +42,7 @@ enum Resume {
         }
         try comm.broadcast(&header)
         switch header[0] {
-        case 0: return nil
+        case 0: return false
         case 2: throw failure ?? CheckpointError.noValidCheckpoint(directory: directory.path, tried: [])
         default: break
         }
@@ -55,11 +55,10 @@ enum Resume {
         counters.iteration = Int(header[1]); counters.consumedSamples = Int(header[2]); counters.consumedTokens = Int(header[3])
         counters.skippedIterations = Int(header[4]); counters.consecutiveSkips = Int(header[5]); counters.optimizerStep = Int(header[6])
         step.restore(counters)
-        if let loaded {
-            say("resumed from \(loaded.0) at iteration \(counters.iteration), \(counters.consumedSamples) samples consumed (saved on \(loaded.1.worldSizeAtSave) rank\(loaded.1.worldSizeAtSave == 1 ? "" : "s"), now \(comm.size))")
-            return loaded
+        if let (path, info) = loaded {
+            say("resumed from \(path) at iteration \(counters.iteration), \(counters.consumedSamples) samples consumed (saved on \(info.worldSizeAtSave) rank\(info.worldSizeAtSave == 1 ? "" : "s"), now \(comm.size))")
         }
-        return ("", CheckpointInfo(counters: counters, jobText: "", worldSizeAtSave: 0, programVersion: ""))
+        return true
     }
 
     /// Starts from a Hugging Face BLOOM directory: rank 0 reads and checks it, every rank gets the

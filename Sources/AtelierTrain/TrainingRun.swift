@@ -56,7 +56,7 @@ public final class TrainingRun {
         let checkpoints = CheckpointDirectory(runDirectory: job.runDirectory)
         let resumed = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say,
                                       warn: { FileHandle.standardError.write(Data(("atelier: " + $0 + "\n").utf8)) })
-        if resumed == nil, let directory = job.initFrom {
+        if !resumed, let directory = job.initFrom {
             try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say)
         }
         if step.progress.iteration >= job.train.iterations {
@@ -68,7 +68,7 @@ public final class TrainingRun {
             try FileManager.default.createDirectory(atPath: job.runDirectory, withIntermediateDirectories: true)
             try job.canonicalText.write(toFile: job.runDirectory + "/job.toml", atomically: true, encoding: .utf8)
             metrics = try MetricsFile(path: job.runDirectory + "/metrics.jsonl",
-                                      keepingThrough: resumed != nil ? step.progress.iteration : nil)
+                                      keepingThrough: resumed ? step.progress.iteration : nil)
         }
         try comm.barrier()
         var peak = [SgemmPeak.measure()]
