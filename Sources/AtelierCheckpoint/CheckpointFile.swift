@@ -73,11 +73,11 @@ public enum CheckpointFile {
         try file.write("/state/counters", int64: [counters.iteration, counters.consumedSamples, counters.consumedTokens,
                                                  counters.skippedIterations, counters.consecutiveSkips,
                                                  counters.optimizerStep].map(Int64.init))
-        for t in layout.tensors {
-            try file.write("/model/\(t.name)", shape: t.shape, floats: params.base + t.offset)
-            try file.write("/optimizer/exp_avg/\(t.name)", shape: t.shape, floats: expAvg.base + t.offset)
-            try file.write("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, floats: expAvgSq.base + t.offset)
-        }
+        try file.writeVerified(layout.tensors.flatMap { t in
+            [FloatDatasetWrite(name: "/model/\(t.name)", shape: t.shape, source: params.base + t.offset),
+             FloatDatasetWrite(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, source: expAvg.base + t.offset),
+             FloatDatasetWrite(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, source: expAvgSq.base + t.offset)]
+        })
         try file.flush()
         closed = true
         try file.close()
@@ -109,11 +109,11 @@ public enum CheckpointFile {
             var counters = TrainingCounters()
             counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])
             counters.skippedIterations = Int(raw[3]); counters.consecutiveSkips = Int(raw[4]); counters.optimizerStep = Int(raw[5])
-            for t in layout.tensors {
-                try file.readVerified("/model/\(t.name)", shape: t.shape, into: params.base + t.offset)
-                try file.readVerified("/optimizer/exp_avg/\(t.name)", shape: t.shape, into: expAvg.base + t.offset)
-                try file.readVerified("/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, into: expAvgSq.base + t.offset)
-            }
+            try file.readVerified(layout.tensors.flatMap { t in
+                [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset),
+                 FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: expAvg.base + t.offset),
+                 FloatDatasetRead(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, destination: expAvgSq.base + t.offset)]
+            })
             let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
             return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
                                   worldSizeAtSave: Int(world.first ?? 0),

@@ -4,64 +4,112 @@ import Foundation
 import Glibc
 #endif
 
+/// One float32 dataset to read: its name, the shape it must have, and where its elements go.
+public struct FloatDatasetRead: @unchecked Sendable {
+    public let name: String
+    public let shape: [Int]
+    public let destination: UnsafeMutablePointer<Float>
+    public init(name: String, shape: [Int], destination: UnsafeMutablePointer<Float>) {
+        self.name = name
+        self.shape = shape
+        self.destination = destination
+    }
+}
+
 extension H5File {
-    /// Reads a float32 dataset of exactly `shape` into `data`, like `read(_:shape:into:)`, but for
-    /// the layout this module writes (chunked along the first dimension, Fletcher32 as the only
-    /// filter) it reads the stored chunks itself with pread on `threads` threads and checks each
-    /// chunk's Fletcher32 (HDF5's algorithm), instead of HDF5's one-threaded filter pipeline with its
-    /// temporary buffer and extra copy per chunk. Any other layout goes through HDF5.
+    /// Reads a float32 dataset of exactly `shape` into `data`, checksums verified.
     public func readVerified(_ name: String, shape expected: [Int], into data: UnsafeMutablePointer<Float>,
                              threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        guard let chunks = try directChunks(name, shape: expected), !chunks.isEmpty else {
-            return try read(name, shape: expected, into: data)
-        }
-        let rowFloats = max(1, expected.dropFirst().reduce(1, *))
-        let rows = expected[0]
-        let fd = Glibc.open(path, O_RDONLY)
-        guard fd >= 0 else { throw HDF5Error(file: path, object: name, problem: "cannot be opened for reading") }
-        defer { Glibc.close(fd) }
-        final class Failure: @unchecked Sendable {
-            let lock = NSLock()
-            var error: HDF5Error?
-            func set(_ e: HDF5Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
-        }
-        let failure = Failure()
+        try readVerified([FloatDatasetRead(name: name, shape: expected, destination: data)], threads: threads)
+    }
+
+    /// Reads float32 datasets, each of exactly its shape, like `read(_:shape:into:)`. For the layout
+    /// this module writes (chunked along the first dimension, Fletcher32 the only filter) it reads
+    /// the stored chunks itself: while this thread walks HDF5's metadata (the only HDF5 calls),
+    /// `threads` workers take the chunks found so far from a queue, read each with one preadv
+    /// straight into its destination (the 4 checksum bytes to the side) and check HDF5's
+    /// Fletcher32. HDF5's own pipeline is one thread with a temporary buffer and a copy per chunk.
+    /// Datasets laid out otherwise go through HDF5.
+    public func readVerified(_ reads: [FloatDatasetRead],
+                             threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let workers = max(1, threads)
+        let queue = ChunkQueue()
+        let failure = FirstFailure()
+        let done = DispatchGroup()
         let path = self.path
-        // Workers write disjoint rows of the destination.
-        struct Destination: @unchecked Sendable { let base: UnsafeMutableRawPointer }
-        let destination = Destination(base: UnsafeMutableRawPointer(data))
-        let workers = max(1, min(threads, chunks.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let largest = chunks.map(\.size).max() ?? 0
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: largest, alignment: 64)
-            defer { buffer.deallocate() }
-            for chunk in chunks[worker...].enumerated().filter({ $0.offset % workers == 0 }).map(\.element) {
-                var done = 0
-                while done < chunk.size {
-                    let n = pread(fd, buffer + done, chunk.size - done, off_t(chunk.address) + off_t(done))
-                    guard n > 0 else {
-                        failure.set(HDF5Error(file: path, object: name, problem: "cannot be read: the file ends inside its data"))
-                        return
-                    }
-                    done += n
+        // One descriptor for all workers: they take chunks in file order, so the kernel's
+        // read-ahead sees one sequential reader.
+        let fd = Glibc.open(path, O_RDONLY)
+        guard fd >= 0 else { throw HDF5Error(file: path, object: "", problem: "cannot be opened for reading") }
+        defer { Glibc.close(fd) }
+        for _ in 0..<workers {
+            done.enter()
+            DispatchQueue.global().async {
+                defer { done.leave() }
+                var padded: (buffer: UnsafeMutableRawPointer, bytes: Int)?
+                defer { padded?.buffer.deallocate() }
+                while let piece = queue.next() {
+                    if failure.happened { continue }
+                    if let error = Self.readChunk(piece, fd: fd, file: path, padded: &padded) { failure.set(error) }
                 }
-                let payload = chunk.size - 4
-                let stored = buffer.loadUnaligned(fromByteOffset: payload, as: UInt32.self).littleEndian
-                let computed = fletcher32(UnsafeRawPointer(buffer), payload)
-                guard stored == computed || stored == computed.byteSwapped else {
-                    failure.set(HDF5Error(file: path, object: name, problem: "cannot be read: checksum mismatch or damaged data"))
-                    return
-                }
-                let validRows = min(chunk.rows, rows - chunk.firstRow)
-                let bytes = validRows * rowFloats * 4
-                guard bytes <= payload else {
-                    failure.set(HDF5Error(file: path, object: name, problem: "has a chunk smaller than its shape says"))
-                    return
-                }
-                (destination.base + chunk.firstRow * rowFloats * 4).copyMemory(from: buffer, byteCount: bytes)
             }
         }
+        do {
+            defer { queue.close() }
+            for read in reads {
+                if failure.happened { break }
+                guard let chunks = try directChunks(read.name, shape: read.shape), !chunks.isEmpty else {
+                    try self.read(read.name, shape: read.shape, into: read.destination)
+                    continue
+                }
+                let rowBytes = max(1, read.shape.dropFirst().reduce(1, *)) * 4
+                for chunk in chunks {
+                    let validRows = min(chunk.rows, read.shape[0] - chunk.firstRow)
+                    queue.add(ChunkRead(name: read.name, chunk: chunk,
+                                        destination: UnsafeMutableRawPointer(read.destination) + chunk.firstRow * rowBytes,
+                                        validBytes: validRows * rowBytes))
+                }
+            }
+        } catch {
+            queue.close()
+            done.wait()
+            throw error
+        }
+        done.wait()
         if let error = failure.error { throw error }
+    }
+
+    /// Reads one stored chunk into place and checks its Fletcher32; the error, if any.
+    private static func readChunk(_ piece: ChunkRead, fd: Int32, file: String,
+                                  padded: inout (buffer: UnsafeMutableRawPointer, bytes: Int)?) -> HDF5Error? {
+        let payload = piece.chunk.size - 4
+        guard piece.validBytes <= payload else {
+            return HDF5Error(file: file, object: piece.name, problem: "has a chunk smaller than its shape says")
+        }
+        // A full chunk goes straight into place; a padded last chunk goes through a buffer.
+        let target: UnsafeMutableRawPointer
+        if payload == piece.validBytes {
+            target = piece.destination
+        } else {
+            if let p = padded, p.bytes < payload { p.buffer.deallocate(); padded = nil }
+            if padded == nil { padded = (.allocate(byteCount: payload, alignment: 64), payload) }
+            target = padded!.buffer
+        }
+        var stored: UInt32 = 0
+        let complete = withUnsafeMutableBytes(of: &stored) { checksum -> Bool in
+            var vectors = [iovec(iov_base: target, iov_len: payload), iovec(iov_base: checksum.baseAddress, iov_len: 4)]
+            return preadFully(fd, &vectors, offset: off_t(piece.chunk.address))
+        }
+        guard complete else {
+            return HDF5Error(file: file, object: piece.name, problem: "cannot be read: the file ends inside its data")
+        }
+        let computed = fletcher32(target, payload)
+        let expected = UInt32(littleEndian: stored)
+        guard expected == computed || expected == computed.byteSwapped else {
+            return HDF5Error(file: file, object: piece.name, problem: "cannot be read: checksum mismatch or damaged data")
+        }
+        if target != piece.destination { piece.destination.copyMemory(from: target, byteCount: piece.validBytes) }
+        return nil
     }
 
     struct DirectChunk: Sendable {
@@ -73,7 +121,7 @@ extension H5File {
     /// nil when the dataset is laid out otherwise.
     func directChunks(_ name: String, shape expected: [Int]) throws -> [DirectChunk]? {
         try withDataset(name) { dataset -> [DirectChunk]? in
-            let shape = try shape(name, kind: .float32)
+            let shape = try checkedShape(dataset, name: name, kind: .float32)
             guard shape == expected, let first = expected.first, first > 0 else {
                 if shape != expected { throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected \(expected)") }
                 return nil
@@ -97,54 +145,82 @@ extension H5File {
             guard space >= 0 else { return nil }
             defer { H5Sclose(space) }
             guard H5Dget_num_chunks(dataset, space, &count) >= 0, count > 0, count <= 1 << 24 else { return nil }
+            // Looked up by coordinate (a tree search each), not by index (a walk of the index each).
             var chunks: [DirectChunk] = []
             let rowBytes = max(1, expected.dropFirst().reduce(1, *)) * 4
-            for index in 0..<count {
+            for row in stride(from: 0, to: first, by: chunkRows) {
                 var offset = [hsize_t](repeating: 0, count: rank)
+                offset[0] = hsize_t(row)
                 var mask: UInt32 = 0, address: haddr_t = 0, size: hsize_t = 0
-                guard H5Dget_chunk_info(dataset, space, index, &offset, &mask, &address, &size) >= 0,
-                      mask == 0, offset.dropFirst().allSatisfy({ $0 == 0 }),
-                      size >= 4, Int(size) <= chunkRows * rowBytes + 4 else {
-                    throw HDF5Error(file: path, object: name, problem: "has a damaged chunk index")
+                guard H5Dget_chunk_info_by_coord(dataset, offset, &mask, &address, &size) >= 0,
+                      address != haddr_t.max, mask == 0, size >= 4, Int(size) <= chunkRows * rowBytes + 4 else {
+                    throw HDF5Error(file: path, object: name, problem: "is missing chunks of its data or has a damaged chunk index")
                 }
-                chunks.append(DirectChunk(firstRow: Int(offset[0]), rows: chunkRows, address: UInt64(address), size: Int(size)))
+                chunks.append(DirectChunk(firstRow: row, rows: chunkRows, address: UInt64(address), size: Int(size)))
             }
-            // every row exactly once
-            let starts = chunks.map(\.firstRow).sorted()
-            guard starts == Array(stride(from: 0, to: first, by: chunkRows)) else {
-                throw HDF5Error(file: path, object: name, problem: "is missing chunks of its data")
+            guard chunks.count == Int(count) else {
+                throw HDF5Error(file: path, object: name, problem: "has \(count) chunks where its shape needs \(chunks.count)")
             }
             return chunks
         }
     }
 }
 
-/// HDF5's Fletcher32 (H5_checksum_fletcher32): over big-endian 16-bit words, sums folded every 360
-/// words. `count` is even for float data.
-@inline(__always)
-func fletcher32(_ data: UnsafeRawPointer, _ count: Int) -> UInt32 {
-    let bytes = data.assumingMemoryBound(to: UInt8.self)
-    var sum1: UInt32 = 0, sum2: UInt32 = 0
-    var words = count / 2
-    var p = 0
-    while words > 0 {
-        let block = min(words, 360)
-        words -= block
-        for _ in 0..<block {
-            sum1 &+= UInt32(bytes[p]) << 8 | UInt32(bytes[p + 1])
-            p += 2
-            sum2 &+= sum1
+/// preadv until every vector is full; false when the file ends first or a read fails.
+private func preadFully(_ fd: Int32, _ vectors: inout [iovec], offset: off_t) -> Bool {
+    var offset = offset, first = 0
+    while first < vectors.count {
+        let n = vectors.withUnsafeBufferPointer { preadv(fd, $0.baseAddress! + first, Int32(vectors.count - first), offset) }
+        guard n > 0 else { return false }
+        offset += off_t(n)
+        var left = n
+        while left > 0, first < vectors.count {
+            let take = min(left, vectors[first].iov_len)
+            vectors[first].iov_base = vectors[first].iov_base.map { $0 + take }
+            vectors[first].iov_len -= take
+            left -= take
+            if vectors[first].iov_len == 0 { first += 1 }
         }
-        sum1 = (sum1 & 0xffff) &+ (sum1 >> 16)
-        sum2 = (sum2 & 0xffff) &+ (sum2 >> 16)
     }
-    if count % 2 == 1 {
-        sum1 &+= UInt32(bytes[p]) << 8
-        sum2 &+= sum1
-        sum1 = (sum1 & 0xffff) &+ (sum1 >> 16)
-        sum2 = (sum2 & 0xffff) &+ (sum2 >> 16)
+    return true
+}
+
+/// One stored chunk to read into place.
+struct ChunkRead: @unchecked Sendable {
+    let name: String
+    let chunk: H5File.DirectChunk
+    let destination: UnsafeMutableRawPointer
+    let validBytes: Int   // bytes of the chunk that belong to the dataset (the last chunk is padded)
+}
+
+/// Chunks found so far, handed to the workers in order; `next` waits for one or for `close`.
+final class ChunkQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [ChunkRead] = []
+    private var head = 0
+    private var closed = false
+
+    func add(_ item: ChunkRead) {
+        condition.lock(); items.append(item); condition.signal(); condition.unlock()
     }
-    sum1 = (sum1 & 0xffff) &+ (sum1 >> 16)
-    sum2 = (sum2 & 0xffff) &+ (sum2 >> 16)
-    return sum2 << 16 | sum1
+
+    func close() {
+        condition.lock(); closed = true; condition.broadcast(); condition.unlock()
+    }
+
+    func next() -> ChunkRead? {
+        condition.lock(); defer { condition.unlock() }
+        while head == items.count && !closed { condition.wait() }
+        guard head < items.count else { return nil }
+        head += 1
+        return items[head - 1]
+    }
+}
+
+/// The first error any worker hit.
+final class FirstFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: HDF5Error?
+    var happened: Bool { lock.lock(); defer { lock.unlock() }; return error != nil }
+    func set(_ e: HDF5Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
 }

@@ -83,6 +83,23 @@ public final class H5File {
 
     private func write(_ name: String, shape: [Int], memoryType: hid_t, fileType: hid_t, elementBytes: Int,
                        data: UnsafeRawPointer) throws {
+        let dataset = try createDataset(name, shape: shape, fileType: fileType)
+        defer { H5Dclose(dataset) }
+        if shape.reduce(1, *) > 0 {
+            guard H5Dwrite(dataset, memoryType, atelier_h5s_all(), atelier_h5s_all(), atelier_h5p_default(), data) >= 0 else {
+                throw HDF5Error(file: path, object: name, problem: "write failed (disk full?)")
+            }
+        }
+    }
+
+    /// Rows per chunk: chunks of about 1M elements along the first dimension.
+    static func chunkRows(_ shape: [Int]) -> Int {
+        max(1, min(shape[0], (1 << 20) / max(1, shape.dropFirst().reduce(1, *))))
+    }
+
+    /// Creates a dataset (and the groups on its path) in this module's layout: chunked along the
+    /// first dimension with Fletcher32 (which needs chunking) when it has elements. The caller closes it.
+    func createDataset(_ name: String, shape: [Int], fileType: hid_t) throws -> hid_t {
         func fail(_ what: String) -> HDF5Error { HDF5Error(file: path, object: name, problem: what) }
         let dims = shape.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(dims.count), dims, nil)
@@ -90,12 +107,9 @@ public final class H5File {
         defer { H5Sclose(space) }
         let dcpl = H5Pcreate(atelier_h5p_dataset_create())
         defer { H5Pclose(dcpl) }
-        let total = shape.reduce(1, *)
-        if total > 0 {
-            // Chunks of about 1M elements along the first dimension; Fletcher32 needs chunking.
-            let rowElements = max(1, shape.dropFirst().reduce(1, *))
+        if shape.reduce(1, *) > 0 {
             var chunk = dims
-            chunk[0] = hsize_t(max(1, min(shape[0], (1 << 20) / rowElements)))
+            chunk[0] = hsize_t(Self.chunkRows(shape))
             H5Pset_chunk(dcpl, Int32(chunk.count), chunk)
             H5Pset_fletcher32(dcpl)
         }
@@ -104,12 +118,7 @@ public final class H5File {
         defer { H5Pclose(lcpl) }
         let dataset = H5Dcreate2(id, name, fileType, space, lcpl, dcpl, atelier_h5p_default())
         guard dataset >= 0 else { throw fail("cannot create it") }
-        defer { H5Dclose(dataset) }
-        if total > 0 {
-            guard H5Dwrite(dataset, memoryType, atelier_h5s_all(), atelier_h5s_all(), atelier_h5p_default(), data) >= 0 else {
-                throw fail("write failed (disk full?)")
-            }
-        }
+        return dataset
     }
 
     // MARK: reading
@@ -175,7 +184,7 @@ public final class H5File {
         return try body(dataset)
     }
 
-    private func checkedShape(_ dataset: hid_t, name: String, kind: ElementKind) throws -> [Int] {
+    func checkedShape(_ dataset: hid_t, name: String, kind: ElementKind) throws -> [Int] {
         let type = H5Dget_type(dataset)
         guard type >= 0 else { throw HDF5Error(file: path, object: name, problem: "has an unreadable type") }
         defer { H5Tclose(type) }

@@ -7,10 +7,11 @@ import Foundation
 /// plus both Adam moments) against a raw sequential write and read of the same number of bytes,
 /// in the same run, on the same disk. The page cache is dropped for each file before it is read
 /// (posix_fadvise DONTNEED after fsync), so reads come from the disk for both. Each figure is the
-/// best of `repetitions` interleaved runs.
+/// median of `repetitions` interleaved pairs' ratios.
 struct CheckpointBench {
     struct Report: Codable {
         let bytes: Double
+        let repetitions: Int
         let raw_write_mb_s, raw_read_mb_s: Double
         let save_mb_s, load_mb_s: Double
         let save_vs_raw, load_vs_raw: Double
@@ -19,17 +20,17 @@ struct CheckpointBench {
         var text: String {
             func f(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
             return """
-            checkpoint of \(f(bytes / 1e6, 0)) MB (params + exp_avg + exp_avg_sq); best of 3 interleaved runs each
-            raw write + fsync: \(f(raw_write_mb_s, 0)) MB/s; checkpoint save: \(f(save_mb_s, 0)) MB/s (\(f(100 * save_vs_raw))% of raw)
-            raw read: \(f(raw_read_mb_s, 0)) MB/s; checkpoint load (checksums verified): \(f(load_mb_s, 0)) MB/s (\(f(100 * load_vs_raw))% of raw)
-            background save: training blocked \(f(background_blocked_s, 3)) s of a \(f(background_write_s, 2)) s save (\(f(100 * blocked_fraction))%)
+            checkpoint of \(f(bytes / 1e6, 0)) MB (params + exp_avg + exp_avg_sq); \(repetitions) interleaved pairs, best throughputs, median ratios
+            raw write + fsync: \(f(raw_write_mb_s, 0)) MB/s; checkpoint save: \(f(save_mb_s, 0)) MB/s; save / raw: \(f(100 * save_vs_raw))%
+            raw read: \(f(raw_read_mb_s, 0)) MB/s; checkpoint load (checksums verified): \(f(load_mb_s, 0)) MB/s; load / raw: \(f(100 * load_vs_raw))%
+            background save (median of \(repetitions)): training blocked \(f(background_blocked_s, 3)) s of a \(f(background_write_s, 2)) s save (\(f(100 * blocked_fraction))%)
             """
         }
     }
 
     let shape: ModelShape
     let directory: String
-    var repetitions = 3
+    var repetitions = 5
 
     func measure() throws -> Report {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -41,41 +42,58 @@ struct CheckpointBench {
         layout.initialize(v, seed: 3)
         let bytes = Double(3 * params.bytes)
 
-        // Interleaved repetitions, best of each: the disk here is shared and its speed moves a lot.
+        // Interleaved repetitions: each pairs a raw write with a save and a raw read with a load,
+        // back to back, alternating which goes first. The disk here is shared and its speed moves a
+        // lot between seconds, so the ratios are the median of the pairs' ratios; throughputs are
+        // the best seen.
         let raw = directory + "/raw.bin"
         let checkpoints = CheckpointDirectory(runDirectory: directory)
         var counters = TrainingCounters()
-        var best = (rawWrite: Double.infinity, rawRead: Double.infinity, save: Double.infinity, load: Double.infinity)
+        var rawWrites: [Double] = [], saves: [Double] = [], rawReads: [Double] = [], loads: [Double] = []
         for repetition in 0..<repetitions {
-            best.rawWrite = min(best.rawWrite, try time { try writeRaw(raw, [params, m, v]) })
-            try dropCache(raw)
-            best.rawRead = min(best.rawRead, try time { try readRaw(raw, [params, m, v]) })
-            unlink(raw)
             counters.iteration = repetition + 1
             var path = ""
-            best.save = min(best.save, try time {
-                path = try checkpoints.save(iteration: counters.iteration, keepLast: 1, keepEvery: 0) { p in
-                    try CheckpointFile.write(path: p, layout: layout, params: params, expAvg: m, expAvgSq: v, counters: counters,
-                                             jobText: "", worldSize: 1, programVersion: "bench")
+            let rawWrite = { try self.time { try self.writeRaw(raw, [params, m, v]) } }
+            let save = {
+                try self.time {
+                    path = try checkpoints.save(iteration: counters.iteration, keepLast: 2, keepEvery: 0) { p in
+                        try CheckpointFile.write(path: p, layout: layout, params: params, expAvg: m, expAvgSq: v, counters: counters,
+                                                 jobText: "", worldSize: 1, programVersion: "bench")
+                    }
                 }
-            })
+            }
+            let rawFirst = repetition % 2 == 0
+            if rawFirst { rawWrites.append(try rawWrite()); saves.append(try save()) } else { saves.append(try save()); rawWrites.append(try rawWrite()) }
+            try dropCache(raw)
             try dropCache(path)
-            best.load = min(best.load, try time { _ = try CheckpointFile.read(path: path, layout: layout, params: params, expAvg: m, expAvgSq: v) })
+            let rawRead = { try self.time { try self.readRaw(raw, [params, m, v]) } }
+            let load = { try self.time { _ = try CheckpointFile.read(path: path, layout: layout, params: params, expAvg: m, expAvgSq: v) } }
+            if rawFirst { rawReads.append(try rawRead()); loads.append(try load()) } else { loads.append(try load()); rawReads.append(try rawRead()) }
+            // deleted outside the timings, like the raw file: retention is not part of writing
+            unlink(raw)
+            unlink(path)
         }
-        let (rawWrite, rawRead, save, load) = best
+        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+        let saveVsRaw = median(zip(rawWrites, saves).map { $0 / $1 })
+        let loadVsRaw = median(zip(rawReads, loads).map { $0 / $1 })
 
+        // Background saves as training makes them: the median of `repetitions` saves.
         let writer = CheckpointWriter(directory: checkpoints, layout: layout)
-        final class Box: @unchecked Sendable { var saved: CheckpointWriter.Saved? }
+        final class Box: @unchecked Sendable { var saves: [CheckpointWriter.Saved] = [] }
         let box = Box()
-        counters.iteration = repetitions + 1
-        try writer.save(params: params, expAvg: m, expAvgSq: v, counters: counters, jobText: "", worldSize: 1,
-                        programVersion: "bench", keepLast: 1, keepEvery: 0) { box.saved = $0 }
-        try writer.finish()
-        let blocked = box.saved?.blockedSeconds ?? .nan, written = box.saved?.writeSeconds ?? .nan
-        return Report(bytes: bytes, raw_write_mb_s: bytes / rawWrite / 1e6, raw_read_mb_s: bytes / rawRead / 1e6,
-                      save_mb_s: bytes / save / 1e6, load_mb_s: bytes / load / 1e6,
-                      save_vs_raw: rawWrite / save, load_vs_raw: rawRead / load,
-                      background_blocked_s: blocked, background_write_s: written, blocked_fraction: blocked / written)
+        for repetition in 0..<repetitions {
+            counters.iteration = repetitions + 1 + repetition
+            try writer.save(params: params, expAvg: m, expAvgSq: v, counters: counters, jobText: "", worldSize: 1,
+                            programVersion: "bench", keepLast: 1, keepEvery: 0) { box.saves.append($0) }
+            try writer.finish()
+        }
+        let fractions = box.saves.map { $0.blockedSeconds / $0.writeSeconds }
+        let middle = box.saves.sorted { $0.blockedSeconds / $0.writeSeconds < $1.blockedSeconds / $1.writeSeconds }[box.saves.count / 2]
+        let blocked = middle.blockedSeconds, written = middle.writeSeconds
+        return Report(bytes: bytes, repetitions: repetitions, raw_write_mb_s: bytes / rawWrites.min()! / 1e6, raw_read_mb_s: bytes / rawReads.min()! / 1e6,
+                      save_mb_s: bytes / saves.min()! / 1e6, load_mb_s: bytes / loads.min()! / 1e6,
+                      save_vs_raw: saveVsRaw, load_vs_raw: loadVsRaw,
+                      background_blocked_s: blocked, background_write_s: written, blocked_fraction: median(fractions))
     }
 
     func time(_ body: () throws -> Void) throws -> Double {
