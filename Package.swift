@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Modules follow the data flow: job file -> data -> model -> distributed step -> training loop -> CLI.
+// Modules follow the data flow: job file -> data -> model -> distributed step -> checkpoint -> accounting -> report -> CLI.
 // The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5); nothing
 // else imports their headers.
 let package = Package(
@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // A real TOML parser (toml++ underneath) for job files, with line/column parse errors.
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // The accounting ledger: SQLite (Debian's libsqlite3) with WAL, busy timeouts, migrations.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // C libraries from Debian, through pkg-config, with shims for the macros Swift cannot import.
@@ -30,16 +32,19 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["COpenBLAS"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
 
-        // job file -> data -> model -> distributed step -> checkpoint -> training loop
+        // job file -> data -> model -> distributed step -> checkpoint -> accounting -> report; the training loop ties them
         .target(name: "AtelierJob", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "AtelierData", dependencies: ["AtelierJob"]),
         .target(name: "AtelierModel", dependencies: ["AtelierJob", "BLAS"]),
         .target(name: "AtelierDistributed", dependencies: ["AtelierModel", "MPI"]),
         .target(name: "AtelierCheckpoint", dependencies: ["AtelierJob", "AtelierModel", "HDF5"]),
-        .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel",
-                                                     "AtelierDistributed", "AtelierCheckpoint", "BLAS", "MPI"]),
+        .target(name: "AtelierAccounting", dependencies: ["AtelierJob", "AtelierCheckpoint",
+                                                          .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCheckpoint"]),
+        .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
+                                                     "AtelierCheckpoint", "AtelierAccounting", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [
-            "AtelierTrain", "AtelierCheckpoint", "AtelierJob", "BLAS", "MPI",
+            "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierJob", "BLAS", "MPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,10 +55,10 @@ let package = Package(
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),
         .testTarget(name: "AtelierCheckpointTests", dependencies: ["AtelierCheckpoint", "AtelierModel", "AtelierJob", "HDF5"]),
+        .testTarget(name: "AtelierAccountingTests", dependencies: ["AtelierAccounting", "AtelierCheckpoint", "AtelierJob"]),
+        .testTarget(name: "AtelierReportTests", dependencies: ["AtelierReport", "AtelierAccounting", "AtelierCheckpoint"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
-        
-        
     ]
 )

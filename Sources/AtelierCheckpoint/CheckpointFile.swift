@@ -19,9 +19,12 @@ public struct CheckpointInfo: Sendable {
     public let jobText: String
     public let worldSizeAtSave: Int
     public let programVersion: String
+    public let accounting: AccountingTotals
 
-    public init(counters: TrainingCounters, jobText: String, worldSizeAtSave: Int, programVersion: String) {
+    public init(counters: TrainingCounters, jobText: String, worldSizeAtSave: Int, programVersion: String,
+                accounting: AccountingTotals = AccountingTotals()) {
         self.counters = counters
+        self.accounting = accounting
         self.jobText = jobText
         self.worldSizeAtSave = worldSizeAtSave
         self.programVersion = programVersion
@@ -60,7 +63,7 @@ public enum CheckpointFile {
     /// Writes a complete checkpoint to a new file at `path`.
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
                              expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
-                             worldSize: Int, programVersion: String) throws {
+                             worldSize: Int, programVersion: String, accounting: AccountingTotals = AccountingTotals()) throws {
         let file = try H5File.create(path)
         var closed = false
         defer { if !closed { try? file.close() } }
@@ -73,6 +76,7 @@ public enum CheckpointFile {
         try file.write("/state/counters", int64: [counters.iteration, counters.consumedSamples, counters.consumedTokens,
                                                  counters.skippedIterations, counters.consecutiveSkips,
                                                  counters.optimizerStep].map(Int64.init))
+        try file.write("/state/accounting", doubles: accounting.values)
         try file.writeVerified(layout.tensors.flatMap { t in
             [FloatDatasetWrite(name: "/model/\(t.name)", shape: t.shape, source: params.base + t.offset),
              FloatDatasetWrite(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, source: expAvg.base + t.offset),
@@ -117,9 +121,21 @@ public enum CheckpointFile {
             let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
             return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
                                   worldSizeAtSave: Int(world.first ?? 0),
-                                  programVersion: try file.readText("/meta/program_version", maxBytes: 256))
+                                  programVersion: try file.readText("/meta/program_version", maxBytes: 256),
+                                  accounting: try readAccounting(file, path: path))
         } catch let error as HDF5Error {
             throw CheckpointError.unreadable(error)
         }
+    }
+
+    /// The accounting totals; zero for a checkpoint written before accounting existed.
+    static func readAccounting(_ file: H5File, path: String) throws -> AccountingTotals {
+        guard file.exists("/state/accounting") else { return AccountingTotals() }
+        let values = try file.readDoubles("/state/accounting", maxCount: 64)
+        guard let totals = AccountingTotals(values: values) else {
+            throw CheckpointError.invalidContents(file: path, dataset: "/state/accounting",
+                                                  reason: "\(values) are not \(AccountingTotals.fieldNames.count) non-negative finite numbers")
+        }
+        return totals
     }
 }

@@ -1,11 +1,11 @@
 /// Reads typed fields out of a job tree by dotted path, remembering which ones it read, so that
 /// whatever is left over is reported as an unknown key.
-struct FieldReader {
-    let root: JobValue
-    let file: String
+public struct FieldReader {
+    public let root: JobValue
+    public let file: String
     private(set) var known: Set<String> = []
 
-    init(root: JobValue, file: String) {
+    public init(root: JobValue, file: String) {
         self.root = root
         self.file = file
     }
@@ -15,7 +15,7 @@ struct FieldReader {
         return root[path: path]
     }
 
-    mutating func string(_ path: String, default fallback: String? = nil) throws -> String {
+    public mutating func string(_ path: String, default fallback: String? = nil) throws -> String {
         switch value(path) {
         case .string(let s)?: return s
         case nil:
@@ -25,12 +25,12 @@ struct FieldReader {
         }
     }
 
-    mutating func optionalString(_ path: String) throws -> String? {
+    public mutating func optionalString(_ path: String) throws -> String? {
         if root[path: path] == nil { known.insert(path); return nil }
         return try string(path)
     }
 
-    mutating func int(_ path: String, default fallback: Int? = nil, min lower: Int? = nil, max upper: Int? = nil) throws -> Int {
+    public mutating func int(_ path: String, default fallback: Int? = nil, min lower: Int? = nil, max upper: Int? = nil) throws -> Int {
         let result: Int
         switch value(path) {
         case .int(let i)?: result = i
@@ -48,12 +48,12 @@ struct FieldReader {
         return result
     }
 
-    mutating func optionalInt(_ path: String, min lower: Int? = nil) throws -> Int? {
+    public mutating func optionalInt(_ path: String, min lower: Int? = nil) throws -> Int? {
         if root[path: path] == nil { known.insert(path); return nil }
         return try int(path, min: lower)
     }
 
-    mutating func double(_ path: String, default fallback: Double? = nil, above lower: Double? = nil,
+    public mutating func double(_ path: String, default fallback: Double? = nil, above lower: Double? = nil,
                          atLeast floor: Double? = nil, below upper: Double? = nil) throws -> Double {
         let result: Double
         switch value(path) {
@@ -79,12 +79,12 @@ struct FieldReader {
         return result
     }
 
-    mutating func optionalDouble(_ path: String, above lower: Double? = nil) throws -> Double? {
+    public mutating func optionalDouble(_ path: String, above lower: Double? = nil) throws -> Double? {
         if root[path: path] == nil { known.insert(path); return nil }
         return try double(path, above: lower)
     }
 
-    mutating func stringArray(_ path: String) throws -> [String] {
+    public mutating func stringArray(_ path: String) throws -> [String] {
         switch value(path) {
         case .array(let items)?:
             return try items.enumerated().map { index, item in
@@ -98,11 +98,29 @@ struct FieldReader {
         }
     }
 
+    public mutating func bool(_ path: String, default fallback: Bool) throws -> Bool {
+        switch value(path) {
+        case .bool(let b)?: return b
+        case nil: return fallback
+        case let other?: throw JobError.wrongType(file: file, field: path, expected: "true or false", found: describe(other))
+        }
+    }
+
+    /// The keys of the table at `path` (sorted; empty when there is none). The fields under them
+    /// are read one by one as usual.
+    public mutating func tableKeys(_ path: String) throws -> [String] {
+        switch root[path: path] {
+        case nil: known.insert(path); return []
+        case .table(let t)?: return t.keys.sorted()
+        case let other?: throw JobError.wrongType(file: file, field: path, expected: "a table", found: describe(other))
+        }
+    }
+
     /// True when the job itself (file or --set) gives this field.
-    func wasSet(_ path: String) -> Bool { root[path: path] != nil }
+    public func wasSet(_ path: String) -> Bool { root[path: path] != nil }
 
     /// Throws for the first key in the tree that no read asked for (sorted, so the error is stable).
-    func rejectUnknownKeys() throws {
+    public func rejectUnknownKeys() throws {
         for path in leafPaths(root, prefix: "").sorted() where !known.contains(path) {
             let sections = Set(known.map { $0.split(separator: ".").dropLast().joined(separator: ".") })
             // A whole unknown section is reported by its own name.

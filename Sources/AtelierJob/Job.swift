@@ -18,6 +18,7 @@ public struct Job: Sendable {
     public var train: TrainSettings
     public var distributed: DistributedSettings
     public var checkpoint: CheckpointSettings
+    public var accounting: AccountingSettings
 
     /// The resolved job (file plus overrides) as canonical TOML: what ranks compare and what is stored.
     public var canonicalText: String
@@ -94,6 +95,12 @@ public struct CheckpointSettings: Equatable, Sendable {
     public var intervalMinutes: Double   // and/or every this many minutes; 0: off
     public var keepLast: Int             // retention: the newest K checkpoints
     public var keepEvery: Int            // and those at multiples of M iterations; 0: none
+}
+
+public struct AccountingSettings: Equatable, Sendable {
+    public var clusterProfile: String?   // nil: cluster/local.toml, looked for from here and up from the job file
+    public var ledger: String            // the site's ledger (SQLite)
+    public var intervalSeconds: Double   // accounting interval (and ledger record) length
 }
 
 /// 64-bit FNV-1a over bytes.

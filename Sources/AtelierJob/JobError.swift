@@ -12,12 +12,12 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unreadable(let file, let reason):
-            return "\(file): cannot read the job file: \(reason)"
+            return "\(file): cannot read the file: \(reason)"
         case .syntax(let file, let line, let column, let message):
             return "\(file):\(line):\(column): TOML syntax error: \(message)"
         case .unknownKey(let file, let field, let suggestion):
             let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
-            return "\(file): unknown field '\(field)'\(hint); see docs/job-files.md for the fields a job file takes"
+            return "\(file): unknown field '\(field)'\(hint); see \(file.contains("cluster") ? "docs/accounting.md" : "docs/job-files.md") for the fields this file takes"
         case .missing(let file, let field, let expected):
             return "\(file): missing field '\(field)': expected \(expected)"
         case .wrongType(let file, let field, let expected, let found):

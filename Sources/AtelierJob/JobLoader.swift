@@ -123,6 +123,11 @@ extension Job {
             intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0),
             keepLast: try r.int("checkpoint.keep_last", default: 3, min: 1),
             keepEvery: try r.int("checkpoint.keep_every", default: 0, min: 0))
+        let runsRoot = (runDirectory as NSString).deletingLastPathComponent
+        accounting = AccountingSettings(
+            clusterProfile: try r.optionalString("accounting.cluster_profile"),
+            ledger: try r.string("accounting.ledger", default: (runsRoot.isEmpty ? "." : runsRoot) + "/ledger.sqlite"),
+            intervalSeconds: try r.double("accounting.interval_seconds", default: 15, above: 0))
         try r.rejectUnknownKeys()
 
         canonicalText = tree.canonicalTOML() + "\n"

@@ -7,9 +7,10 @@ import MPI
 /// damaged ones with a warning), and broadcasts what it loaded to every rank, so a run saved on any
 /// number of ranks continues on any other.
 enum Resume {
-    /// Loads the newest valid checkpoint into `step` on every rank; false when the run has none.
+    /// Loads the newest valid checkpoint into `step` on every rank; nil when the run has none, else
+    /// the checkpoint's accounting totals (on rank 0; zero elsewhere).
     static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator,
-                     say: (String) -> Void, warn: (String) -> Void) throws -> Bool {
+                     say: (String) -> Void, warn: (String) -> Void) throws -> AccountingTotals? {
         let model = step.model
         // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
         var header = [Int64](repeating: 0, count: 7)
@@ -42,7 +43,7 @@ enum Resume {
         }
         try comm.broadcast(&header)
         switch header[0] {
-        case 0: return false
+        case 0: return nil
         case 2: throw failure ?? CheckpointError.noValidCheckpoint(directory: directory.path, tried: [])
         default: break
         }
@@ -58,7 +59,7 @@ enum Resume {
         if let (path, info) = loaded {
             say("resumed from \(path) at iteration \(counters.iteration), \(counters.consumedSamples) samples consumed (saved on \(info.worldSizeAtSave) rank\(info.worldSizeAtSave == 1 ? "" : "s"), now \(comm.size))")
         }
-        return true
+        return loaded?.1.accounting ?? AccountingTotals()
     }
 
     /// Starts from a Hugging Face BLOOM directory: rank 0 reads and checks it, every rank gets the

@@ -1,3 +1,4 @@
+import AtelierAccounting
 import AtelierCheckpoint
 import AtelierData
 import AtelierDistributed
@@ -15,8 +16,14 @@ public final class TrainingRun {
     public let topology: NodeTopology
     let say: @Sendable (String) -> Void
 
-    public init(job: Job, comm: Communicator, topology: NodeTopology, say: @escaping @Sendable (String) -> Void) {
+    let blasThreads: Int
+    let overBudget: Bool
+
+    public init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int, overBudget: Bool = false,
+                say: @escaping @Sendable (String) -> Void) {
         self.job = job
+        self.blasThreads = blasThreads
+        self.overBudget = overBudget
         self.comm = comm
         self.topology = topology
         self.say = { if comm.rank == 0 { say($0) } }
@@ -54,8 +61,14 @@ public final class TrainingRun {
         try RankAgreement.check(step.model.layout.hash(step.model.params), what: "the initial weights",
                                 advice: "this is a bug: the same seed must give the same weights on every rank", comm: comm)
         let checkpoints = CheckpointDirectory(runDirectory: job.runDirectory)
-        let resumed = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say,
-                                      warn: { FileHandle.standardError.write(Data(("atelier: " + $0 + "\n").utf8)) })
+        let warn: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("atelier: " + $0 + "\n").utf8)) }
+        // The profile and the budget can refuse the job: before anything is written.
+        let isRankZero = comm.rank == 0
+        let accounting = try JobAccounting(job: job, comm: comm, topology: topology, blasThreads: blasThreads,
+                                           warn: { message in if isRankZero { warn(message) } })
+        try accounting.checkBudget(overBudget: overBudget, say: say)
+        let resumedTotals = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say, warn: warn)
+        let resumed = resumedTotals != nil
         if !resumed, let directory = job.initFrom {
             try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say)
         }
@@ -77,13 +90,32 @@ public final class TrainingRun {
         say("model: \(shape.layers) layers, hidden \(shape.hiddenSize), \(shape.heads) heads, vocab \(shape.vocabSize), sequence \(shape.sequenceLength): \(step.model.layout.count) parameters (\(shape.matmulParameters) in matmuls), \(String(format: "%.1f", shape.flopsPerToken / 1e6)) MFLOP/token")
         say("batch: global \(job.batch.globalBatchSize) = micro \(job.batch.microBatchSize) x \(comm.size) rank\(comm.size > 1 ? "s" : "") x \(step.accumulation) accumulation step\(step.accumulation > 1 ? "s" : ""); \(source.sampleCount) samples per epoch")
         say("sgemm peak measured: \(String(format: "%.1f", peak[0] / 1e9)) GFLOP/s per rank; training to iteration \(job.train.iterations) into \(job.runDirectory)")
+        accounting.peakPerRank = peak[0]
+        try accounting.begin(iteration: step.progress.iteration, resumed: resumedTotals ?? AccountingTotals(), say: say)
+        do {
+            let outcome = try train(step, checkpoints: checkpoints, metrics: metrics, peak: peak[0], accounting: accounting)
+            say(accounting.summary)
+            switch outcome {
+            case .finished: accounting.end(.finished, reason: "reached iteration \(job.train.iterations)")
+            case .stoppedOnSignal(let i): accounting.end(.stopped, reason: "stopped by a signal at iteration \(i)")
+            }
+            return outcome
+        } catch {
+            accounting.end(.failed, reason: "\(error)")
+            throw error
+        }
+    }
+
+    func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: MetricsFile?, peak: Double,
+               accounting: JobAccounting) throws -> Outcome {
 
         let writer = comm.rank == 0 ? CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
-        var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak[0])
+        var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
         var lastSave = DispatchTime.now().uptimeNanoseconds
         while step.progress.iteration < job.train.iterations {
             let result = try step.step()
             meter.add(result)
+            accounting.add(result)
             if result.skipped {
                 say("iteration \(result.iteration): non-finite loss or gradient (loss \(result.loss), grad norm \(result.gradNorm)); update skipped (\(step.progress.skippedIterations) so far)")
             }
@@ -95,12 +127,15 @@ public final class TrainingRun {
             // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
             let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9
             let timeDue = job.checkpoint.intervalMinutes > 0 && minutes >= job.checkpoint.intervalMinutes && comm.rank == 0
-            var flags = [StopSignal.requested ? 1.0 : 0, timeDue ? 1 : 0]
+            var flags = [StopSignal.requested ? 1.0 : 0, timeDue ? 1 : 0, accounting.isDue ? 1 : 0]
             try comm.allReduceMax(&flags)
             let stop = flags[0] > 0
             let interval = job.checkpoint.intervalIterations
-            if stop || flags[1] > 0 || (interval > 0 && result.iteration % interval == 0) || result.iteration == job.train.iterations {
-                try save(step, with: writer)
+            let saving = stop || flags[1] > 0 || (interval > 0 && result.iteration % interval == 0) || result.iteration == job.train.iterations
+            // An interval closes before every save, so the checkpoint's totals end on a ledger record.
+            if saving || flags[2] > 0 { try accounting.close(iteration: result.iteration) }
+            if saving {
+                try save(step, with: writer, totals: accounting.totals)
                 lastSave = DispatchTime.now().uptimeNanoseconds
             }
             if stop || step.progress.iteration == job.train.iterations { try writer?.finish() }
@@ -114,13 +149,13 @@ public final class TrainingRun {
 
     /// Rank 0 snapshots the state and writes it in the background (every rank holds the same
     /// state); the other ranks go straight on.
-    func save(_ step: TrainStep, with writer: CheckpointWriter?) throws {
+    func save(_ step: TrainStep, with writer: CheckpointWriter?, totals: AccountingTotals) throws {
         guard let writer else { return }
         let say = self.say
         try writer.save(params: step.model.params, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
                         counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
                         programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
-                        keepEvery: job.checkpoint.keepEvery) { saved in
+                        keepEvery: job.checkpoint.keepEvery, accounting: totals) { saved in
             say("saved checkpoint \(saved.path) (iteration \(saved.iteration)): training blocked \(String(format: "%.3f", saved.blockedSeconds)) s, written in \(String(format: "%.2f", saved.writeSeconds)) s in the background (parameter hash \(String(saved.parameterHash, radix: 16)))")
         }
     }

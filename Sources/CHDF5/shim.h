@@ -6,8 +6,10 @@
 
 static inline hid_t atelier_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t atelier_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t atelier_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t atelier_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
 static inline hid_t atelier_h5t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t atelier_h5t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
 static inline hid_t atelier_h5t_std_i64le(void) { return H5T_STD_I64LE; }
 static inline hid_t atelier_h5t_std_u8le(void) { return H5T_STD_U8LE; }
 static inline hid_t atelier_h5p_default(void) { return H5P_DEFAULT; }

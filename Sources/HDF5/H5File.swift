@@ -72,6 +72,13 @@ public final class H5File {
         }
     }
 
+    public func write(_ name: String, doubles values: [Double]) throws {
+        try values.withUnsafeBytes { raw in
+            try write(name, shape: [values.count], memoryType: atelier_h5t_native_double(), fileType: atelier_h5t_ieee_f64le(),
+                      elementBytes: 8, data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!)
+        }
+    }
+
     /// Text as a uint8 dataset (checksummed like the rest; h5py reads it as bytes).
     public func write(_ name: String, text: String) throws {
         let bytes = Array(text.utf8)
@@ -128,7 +135,7 @@ public final class H5File {
         try withDataset(name) { dataset in try checkedShape(dataset, name: name, kind: kind) }
     }
 
-    public enum ElementKind: String { case float32, int64, uint8 }
+    public enum ElementKind: String { case float32, float64, int64, uint8 }
 
     /// Reads a float32 dataset that must have exactly `shape` into `data`.
     public func read(_ name: String, shape expected: [Int], into data: UnsafeMutablePointer<Float>) throws {
@@ -151,6 +158,21 @@ public final class H5File {
             var out = [Int64](repeating: 0, count: n)
             try out.withUnsafeMutableBytes { raw in
                 try readAll(dataset, name: name, memoryType: atelier_h5t_native_int64(), count: n, into: raw.baseAddress!)
+            }
+            return out
+        }
+    }
+
+    public func readDoubles(_ name: String, maxCount: Int = 1 << 16) throws -> [Double] {
+        try withDataset(name) { dataset in
+            let shape = try checkedShape(dataset, name: name, kind: .float64)
+            let n = shape.reduce(1, *)
+            guard shape.count == 1, n <= maxCount else {
+                throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected a vector of at most \(maxCount)")
+            }
+            var out = [Double](repeating: 0, count: n)
+            try out.withUnsafeMutableBytes { raw in
+                try readAll(dataset, name: name, memoryType: atelier_h5t_native_double(), count: n, into: raw.baseAddress!)
             }
             return out
         }
@@ -192,6 +214,7 @@ public final class H5File {
         let ok: Bool
         switch kind {
         case .float32: ok = cls == H5T_FLOAT && size == 4
+        case .float64: ok = cls == H5T_FLOAT && size == 8
         case .int64: ok = cls == H5T_INTEGER && size == 8 && H5Tget_sign(type) == H5T_SGN_2
         case .uint8: ok = cls == H5T_INTEGER && size == 1 && H5Tget_sign(type) == H5T_SGN_NONE
         }

@@ -11,7 +11,9 @@ struct Atelier: ParsableCommand {
           atelier train jobs/quickstart/quickstart.toml --set train.iterations=50
 
         Exit codes: 0 done; 1 runtime failure; 2 bad input (job file, --set, data, ranks that
-        disagree), nothing created on disk; 3 training diverged (too many skipped iterations).
+        disagree, a bad cluster profile, a working group over budget), nothing created on disk;
+        3 training diverged (too many skipped iterations); 4 stopped by SIGTERM/SIGUSR1 after a checkpoint.
         """,
-        subcommands: [TrainCommand.self, BenchCommand.self, CheckpointCommand.self, ExportCommand.self])
+        subcommands: [TrainCommand.self, ReportCommand.self, EstimateCommand.self, BenchCommand.self, CheckpointCommand.self,
+                      ExportCommand.self])
 }

@@ -22,6 +22,9 @@ struct TrainCommand: ParsableCommand {
             help: ArgumentHelp("Override a job field, for example --set train.iterations=100 (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
 
+    @Flag(help: "Start even if the job's working group has used its whole compute budget (recorded in the ledger).")
+    var overBudget = false
+
     func run() throws {
         RankContext.run(loadJob: { _ in try Job.load(path: job, overrides: overrides) }) { context in
             let (world, job, topology, threads) = (context.comm, context.job, context.topology, context.blasThreads)
@@ -29,7 +32,7 @@ struct TrainCommand: ParsableCommand {
                 say("atelier \(BuildIdentity.version): job '\(job.name)' (working group \(job.workingGroup)) on \(world.size) rank\(world.size > 1 ? "s" : "")")
                 say("\(context.kernels); \(threads) BLAS thread\(threads > 1 ? "s" : "") per rank (\(topology.coresOnNode) cores, \(topology.localSize) rank\(topology.localSize > 1 ? "s" : "") on this node)")
             }
-            let run = TrainingRun(job: job, comm: world, topology: topology, say: say)
+            let run = TrainingRun(job: job, comm: world, topology: topology, blasThreads: threads, overBudget: overBudget, say: say)
             switch try run.run(source: try run.prepare()) {
             case .finished: return .success
             case .stoppedOnSignal: return .stoppedOnSignal

@@ -55,7 +55,7 @@ final class TrainCommandTests: XCTestCase {
         // a missing job file, a bad override
         let missing = try AtelierProcess.run(["train", dir.appendingPathComponent("nope.toml").path])
         XCTAssertEqual(missing.status, 2)
-        XCTAssertTrue(missing.stderr.contains("nope.toml: cannot read the job file"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("nope.toml: cannot read the file"), missing.stderr)
         let override = try AtelierProcess.run(["train", try writeJob("override", micro: 2), "--set", "model.layers=zero"])
         XCTAssertEqual(override.status, 2)
         XCTAssertTrue(override.stderr.contains("field 'model.layers': expected an integer"), override.stderr)

@@ -1,0 +1,66 @@
+import AtelierCheckpoint
+import Foundation
+import GRDB
+
+/// What `atelier report` reads out of the ledger.
+public struct LedgerJob: Sendable, Equatable {
+    public var record: JobRecord
+    public var launches: Int
+    public var started: Double
+    public var ended: Double?
+    public var status: String
+    public var exitReason: String
+}
+
+public struct LedgerInterval: Sendable, Equatable {
+    public var record: IntervalRecord
+    public var lost: Bool
+}
+
+public struct LedgerEvent: Sendable, Equatable {
+    public var jobID: String
+    public var at: Double
+    public var kind: String
+    public var message: String
+}
+
+extension Ledger {
+    public func jobs() throws -> [LedgerJob] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY started_at").map { row in
+                LedgerJob(record: JobRecord(id: row["id"], name: row["name"], workingGroup: row["working_group"], user: row["user"],
+                                            jobHash: row["job_hash"], profile: row["profile"], site: row["site"],
+                                            runDirectory: row["run_dir"], worldSize: row["world_size"]),
+                          launches: row["segments"], started: row["started_at"], ended: row["ended_at"],
+                          status: row["status"], exitReason: row["exit_reason"])
+            }
+        }
+    }
+
+    /// Intervals that ended in [since, until], oldest first.
+    public func intervals(since: Double = -.infinity, until: Double = .infinity) throws -> [LedgerInterval] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM intervals WHERE end >= ? AND end <= ? ORDER BY end",
+                             arguments: [since.isFinite ? since : -1e18, until.isFinite ? until : 1e18]).map { row in
+                var t = AccountingTotals()
+                t.modelFlops = row["model_flops"]; t.hardwareFlops = row["hardware_flops"]
+                t.deviceSeconds = row["device_seconds"]; t.nodeSeconds = row["node_seconds"]
+                t.cpuKWh = row["cpu_kwh"]; t.gpuKWh = row["gpu_kwh"]; t.ramKWh = row["ram_kwh"]; t.staticKWh = row["static_kwh"]
+                t.energyKWh = row["energy_kwh"]; t.emissionsKg = row["emissions_kg"]; t.embodiedKg = row["embodied_kg"]
+                return LedgerInterval(record: IntervalRecord(jobID: row["job_id"], segment: row["segment"], sequence: row["seq"],
+                                                             start: row["start"], end: row["end"], firstIteration: row["first_iteration"],
+                                                             lastIteration: row["last_iteration"], tokens: row["tokens"],
+                                                             loss: row["loss"], mfu: row["mfu"], totals: t),
+                                      lost: (row["lost"] as Int) != 0)
+            }
+        }
+    }
+
+    public func events() throws -> [LedgerEvent] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY at").map {
+                LedgerEvent(jobID: $0["job_id"], at: $0["at"], kind: $0["kind"], message: $0["message"])
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import AtelierCheckpoint
+import Foundation
+
+/// A job in the ledger: one run directory, across all its launches (resumes continue it).
+public struct JobRecord: Codable, Sendable, Equatable {
+    public var id: String               // a UUID kept in the run directory (ledger-id)
+    public var name: String
+    public var workingGroup: String
+    public var user: String
+    public var jobHash: String          // fingerprint of the resolved job file
+    public var profile: String          // the cluster profile's path
+    public var site: String
+    public var runDirectory: String
+    public var worldSize: Int
+
+    public init(id: String, name: String, workingGroup: String, user: String, jobHash: String, profile: String,
+                site: String, runDirectory: String, worldSize: Int) {
+        (self.id, self.name, self.workingGroup, self.user, self.jobHash) = (id, name, workingGroup, user, jobHash)
+        (self.profile, self.site, self.runDirectory, self.worldSize) = (profile, site, runDirectory, worldSize)
+    }
+}
+
+/// One accounting interval of a job: what all its nodes did between two boundaries.
+public struct IntervalRecord: Codable, Sendable, Equatable {
+    public var jobID: String
+    public var segment: Int             // which launch of the job (1, 2, ... after resumes)
+    public var sequence: Int            // interval number within the launch
+    public var start: Double            // seconds since 1970
+    public var end: Double
+    public var firstIteration: Int      // iterations (first, last] were trained in it
+    public var lastIteration: Int
+    public var tokens: Int
+    public var loss: Double?            // mean training loss over the interval
+    public var mfu: Double?
+    public var totals: AccountingTotals
+
+    public init(jobID: String, segment: Int, sequence: Int, start: Double, end: Double, firstIteration: Int,
+                lastIteration: Int, tokens: Int, loss: Double?, mfu: Double?, totals: AccountingTotals) {
+        (self.jobID, self.segment, self.sequence, self.start, self.end) = (jobID, segment, sequence, start, end)
+        (self.firstIteration, self.lastIteration, self.tokens, self.loss, self.mfu, self.totals) = (firstIteration, lastIteration, tokens, loss, mfu, totals)
+    }
+}
+
+/// How a launch ended.
+public enum JobStatus: String, Codable, Sendable {
+    case running, finished, stopped, failed
+}
+
+/// A write to the ledger, kept in order; what could not be written is kept and retried (and, at
+/// exit, spilled to the run directory as JSON lines and replayed by the next launch).
+public enum LedgerOperation: Codable, Sendable, Equatable {
+    case begin(JobRecord, segment: Int, at: Double)
+    case interval(IntervalRecord)
+    case lost(jobID: String, afterIteration: Int, segment: Int)
+    case end(jobID: String, status: JobStatus, reason: String, at: Double)
+    case event(jobID: String, kind: String, message: String, at: Double)
+}

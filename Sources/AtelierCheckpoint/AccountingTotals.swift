@@ -1,0 +1,40 @@
+/// The cumulative compute and carbon figures of a run (docs/accounting.md), carried by every
+/// checkpoint under /state/accounting so that a resumed job goes on counting from there and its
+/// ledger record agrees with the checkpoint it resumed from.
+public struct AccountingTotals: Equatable, Sendable, Codable {
+    public var modelFlops = 0.0        // 6N + 12LhT per trained token
+    public var hardwareFlops = 0.0     // what the hardware ran (the same here: nothing is recomputed)
+    public var deviceSeconds = 0.0     // accounting devices (GPUs, or CPU cores) x seconds
+    public var nodeSeconds = 0.0       // server time, in whole-node units
+    public var cpuKWh = 0.0            // IT energy at the plug, by part
+    public var gpuKWh = 0.0
+    public var ramKWh = 0.0
+    public var staticKWh = 0.0         // the nodes' static (idle) power
+    public var energyKWh = 0.0         // facility energy: IT energy x PUE
+    public var emissionsKg = 0.0       // operational: energyKWh x grid intensity
+    public var embodiedKg = 0.0        // hardware manufacture, amortised per device- and server-hour
+
+    public init() {}
+
+    public var itKWh: Double { cpuKWh + gpuKWh + ramKWh + staticKWh }
+
+    /// The order of /state/accounting.
+    public static let fieldNames = ["model_flops", "hardware_flops", "device_seconds", "node_seconds", "cpu_kwh", "gpu_kwh",
+                                    "ram_kwh", "static_kwh", "energy_kwh", "emissions_kg", "embodied_kg"]
+
+    public var values: [Double] {
+        [modelFlops, hardwareFlops, deviceSeconds, nodeSeconds, cpuKWh, gpuKWh, ramKWh, staticKWh, energyKWh, emissionsKg, embodiedKg]
+    }
+
+    public init?(values v: [Double]) {
+        guard v.count == Self.fieldNames.count, v.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        (modelFlops, hardwareFlops, deviceSeconds, nodeSeconds, cpuKWh, gpuKWh) = (v[0], v[1], v[2], v[3], v[4], v[5])
+        (ramKWh, staticKWh, energyKWh, emissionsKg, embodiedKg) = (v[6], v[7], v[8], v[9], v[10])
+    }
+
+    public static func + (a: AccountingTotals, b: AccountingTotals) -> AccountingTotals {
+        AccountingTotals(values: zip(a.values, b.values).map { $0 + $1 }) ?? a
+    }
+
+    public static func += (a: inout AccountingTotals, b: AccountingTotals) { a = a + b }
+}

@@ -1,0 +1,177 @@
+import AtelierAccounting
+import AtelierCheckpoint
+import Foundation
+
+/// Which part of the ledger a report covers.
+public struct ReportFilter: Sendable {
+    public var group: String?
+    public var job: String?
+    public var since: Date?
+    public var until: Date?
+    public init(group: String? = nil, job: String? = nil, since: Date? = nil, until: Date? = nil) {
+        (self.group, self.job, self.since, self.until) = (group, job, since, until)
+    }
+}
+
+/// The figures of a job or a working group. Emissions include work lost to restarts (it was
+/// consumed); `lost*` says how much of it that was.
+public struct Usage: Codable, Sendable, Equatable {
+    public var deviceHours = 0.0
+    public var modelPFLOPs = 0.0
+    public var meanMFU: Double?
+    public var energyKWh = 0.0
+    public var operationalKg = 0.0
+    public var embodiedKg = 0.0
+    public var totalKg: Double { operationalKg + embodiedKg }
+    public var lostDeviceHours = 0.0
+    public var lostKg = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case deviceHours = "device_hours", modelPFLOPs = "model_pflops", meanMFU = "mean_mfu", energyKWh = "energy_kwh"
+        case operationalKg = "operational_kgco2eq", embodiedKg = "embodied_kgco2eq", totalKg = "total_kgco2eq"
+        case lostDeviceHours = "lost_device_hours", lostKg = "lost_kgco2eq"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(deviceHours, forKey: .deviceHours); try c.encode(modelPFLOPs, forKey: .modelPFLOPs)
+        try c.encodeIfPresent(meanMFU, forKey: .meanMFU); try c.encode(energyKWh, forKey: .energyKWh)
+        try c.encode(operationalKg, forKey: .operationalKg); try c.encode(embodiedKg, forKey: .embodiedKg)
+        try c.encode(totalKg, forKey: .totalKg); try c.encode(lostDeviceHours, forKey: .lostDeviceHours)
+        try c.encode(lostKg, forKey: .lostKg)
+    }
+
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        deviceHours = try c.decode(Double.self, forKey: .deviceHours); modelPFLOPs = try c.decode(Double.self, forKey: .modelPFLOPs)
+        meanMFU = try c.decodeIfPresent(Double.self, forKey: .meanMFU); energyKWh = try c.decode(Double.self, forKey: .energyKWh)
+        operationalKg = try c.decode(Double.self, forKey: .operationalKg); embodiedKg = try c.decode(Double.self, forKey: .embodiedKg)
+        lostDeviceHours = try c.decode(Double.self, forKey: .lostDeviceHours); lostKg = try c.decode(Double.self, forKey: .lostKg)
+    }
+
+    /// Adds intervals; MFU is the mean over intervals weighted by their duration.
+    mutating func add(_ intervals: [LedgerInterval]) {
+        var weighted = (meanMFU ?? 0) * mfuSeconds, seconds = mfuSeconds
+        for i in intervals {
+            let t = i.record.totals
+            deviceHours += t.deviceSeconds / 3600
+            energyKWh += t.energyKWh
+            operationalKg += t.emissionsKg
+            embodiedKg += t.embodiedKg
+            if i.lost {
+                lostDeviceHours += t.deviceSeconds / 3600
+                lostKg += t.emissionsKg + t.embodiedKg
+            } else {
+                modelPFLOPs += t.modelFlops / 1e15
+            }
+            if let mfu = i.record.mfu, !i.lost {
+                let d = i.record.end - i.record.start
+                weighted += mfu * d
+                seconds += d
+            }
+        }
+        mfuSeconds = seconds
+        meanMFU = seconds > 0 ? weighted / seconds : nil
+    }
+    private var mfuSeconds = 0.0
+}
+
+public struct JobReport: Codable, Sendable {
+    public var id, name, workingGroup, user, site, status, exitReason: String
+    public var launches: Int
+    public var started: Date
+    public var ended: Date?
+    public var lastRecord: Date?
+    public var usage: Usage
+    public var loss: [LossPoint]
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, workingGroup = "working_group", user, site, status, exitReason = "exit_reason", launches, started, ended
+        case lastRecord = "last_record", usage, loss
+    }
+}
+
+public struct LossPoint: Codable, Sendable { public var iteration: Int; public var loss: Double }
+
+public struct GroupReport: Codable, Sendable {
+    public var name: String
+    public var jobs: Int
+    public var usage: Usage
+    public var budgetDeviceHours: Double?
+    public var budgetUsed: Double?      // fraction of the budget, over all the group's work in the ledger
+
+    enum CodingKeys: String, CodingKey {
+        case name, jobs, usage, budgetDeviceHours = "budget_device_hours", budgetUsed = "budget_used"
+    }
+}
+
+public struct EmissionsPoint: Codable, Sendable { public var time: Date; public var cumulativeKg: Double }
+
+/// A report over the ledger (docs/accounting.md): per working group and per job.
+public struct Report: Codable, Sendable {
+    public var generated: Date
+    public var ledger: String
+    public var groups: [GroupReport]
+    public var jobs: [JobReport]
+    public var total: Usage
+    public var cumulativeEmissions: [EmissionsPoint]
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings
+    }
+
+    public static func build(ledger: Ledger, filter: ReportFilter, budgets: [String: Double?] = [:]) throws -> Report {
+        let jobs = try ledger.jobs().filter { j in
+            (filter.group == nil || j.record.workingGroup == filter.group) && (filter.job == nil || j.record.name == filter.job)
+        }
+        let byJob = Dictionary(grouping: try ledger.intervals(since: filter.since?.timeIntervalSince1970 ?? -.infinity,
+                                                              until: filter.until?.timeIntervalSince1970 ?? .infinity),
+                               by: \.record.jobID)
+        var jobReports: [JobReport] = []
+        var total = Usage()
+        var all: [LedgerInterval] = []
+        for j in jobs {
+            let intervals = byJob[j.record.id] ?? []
+            if (filter.since != nil || filter.until != nil) && intervals.isEmpty { continue }
+            var usage = Usage()
+            usage.add(intervals)
+            total.add(intervals)
+            all += intervals
+            let loss = intervals.filter { !$0.lost }.compactMap { i in i.record.loss.map { LossPoint(iteration: i.record.lastIteration, loss: $0) } }
+            jobReports.append(JobReport(id: j.record.id, name: j.record.name, workingGroup: j.record.workingGroup, user: j.record.user,
+                                        site: j.record.site, status: j.status, exitReason: j.exitReason, launches: j.launches,
+                                        started: Date(timeIntervalSince1970: j.started),
+                                        ended: j.ended.map { Date(timeIntervalSince1970: $0) },
+                                        lastRecord: intervals.last.map { Date(timeIntervalSince1970: $0.record.end) },
+                                        usage: usage, loss: loss))
+        }
+        // Budgets count all of a group's work in the ledger, whatever the filter.
+        let allIntervals = filter.since == nil && filter.until == nil && filter.job == nil ? nil : try ledger.intervals()
+        let groupOf = Dictionary(try ledger.jobs().map { ($0.record.id, $0.record.workingGroup) }, uniquingKeysWith: { a, _ in a })
+        var groups: [GroupReport] = []
+        var warnings: [String] = []
+        for name in Set(jobReports.map(\.workingGroup)).sorted() {
+            let members = jobReports.filter { $0.workingGroup == name }
+            var usage = Usage()
+            usage.add(members.flatMap { byJob[$0.id] ?? [] })
+            let budget = budgets[name] ?? nil
+            var used: Double?
+            if let budget, budget > 0 {
+                let spent = (allIntervals ?? all).filter { groupOf[$0.record.jobID] == name }.reduce(0) { $0 + $1.record.totals.deviceSeconds } / 3600
+                used = spent / budget
+                if used! >= 1 { warnings.append("working group '\(name)' is over its budget: \(String(format: "%.1f", spent)) of \(String(format: "%.1f", budget)) device-hours") }
+                else if used! >= 0.8 { warnings.append("working group '\(name)' has used \(String(format: "%.0f", 100 * used!))% of its budget") }
+            }
+            groups.append(GroupReport(name: name, jobs: members.count, usage: usage, budgetDeviceHours: budget, budgetUsed: used))
+        }
+        var running = 0.0
+        let series = all.sorted { $0.record.end < $1.record.end }.map { i -> EmissionsPoint in
+            running += i.record.totals.emissionsKg + i.record.totals.embodiedKg
+            return EmissionsPoint(time: Date(timeIntervalSince1970: i.record.end), cumulativeKg: running)
+        }
+        return Report(generated: Date(), ledger: ledger.path, groups: groups, jobs: jobReports, total: total,
+                      cumulativeEmissions: series, warnings: warnings)
+    }
+}

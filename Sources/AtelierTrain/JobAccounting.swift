@@ -1,0 +1,203 @@
+import AtelierAccounting
+import AtelierCheckpoint
+import AtelierDistributed
+import AtelierJob
+import Foundation
+import MPI
+
+/// The accounting of one launch of a job (docs/accounting.md). Every rank holds one; the local
+/// rank 0 of each node measures its node (`NodeAccountant`), so N ranks on a node count once.
+/// Intervals close on rank 0's clock (every `accounting.interval_seconds`), before each
+/// checkpoint and at the end: all ranks add their node figures with one all-reduce, and rank 0
+/// adds the FLOPs, keeps the cumulative totals the checkpoint carries, and hands the interval
+/// to the ledger writer (background, buffered) and to emissions.csv.
+final class JobAccounting {
+    let job: Job
+    let comm: Communicator
+    let profile: ClusterProfile
+    let chain: EnergyChain
+    private let accountant: NodeAccountant?
+    private let devicesOnNode: Int
+    private let nodes: Int
+    private let warn: @Sendable (String) -> Void
+
+    // rank 0 only
+    private var writer: LedgerWriter?
+    private var csv: EmissionsCSV?
+    private(set) var record: JobRecord?
+    private(set) var segment = 0
+    private let launchID = UUID().uuidString.lowercased()
+    private(set) var totals = AccountingTotals()        // cumulative, as the checkpoint carries them
+    private var launchTotals = AccountingTotals()
+    private var sequence = 0
+    private var intervalStart = Date()
+    private let launchStart = DispatchTime.now().uptimeNanoseconds
+    private var lastClose = DispatchTime.now().uptimeNanoseconds
+    private var firstIteration = 0
+    private var lossSum = 0.0, lossCount = 0
+    var peakPerRank = 0.0     // sgemm FLOP/s per rank, for MFU
+
+    /// Loads the profile (on every rank, so that a bad profile fails everywhere alike) and starts
+    /// the node accountants. Collective.
+    init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int,
+         warn: @escaping @Sendable (String) -> Void) throws {
+        self.job = job
+        self.comm = comm
+        self.warn = warn
+        profile = try ClusterProfile.load(path: try Self.profilePath(job))
+        try profile.checkWorkingGroup(job.workingGroup, jobFile: job.sourcePath)
+        chain = EnergyChain(profile: profile)
+        let pids = try topology.node.allGather([UInt64(getpid())]).map { Int32(truncatingIfNeeded: $0) }
+        devicesOnNode = profile.node.device == .gpu
+            ? min(profile.node.gpus, topology.localSize)
+            : min(profile.node.cores, topology.localSize * blasThreads)
+        nodes = max(1, topology.worldSize / max(1, topology.localSize))
+        accountant = topology.localRank == 0 ? NodeAccountant(pids: pids, sampleSeconds: job.accounting.intervalSeconds) : nil
+    }
+
+    /// The profile the job names, or cluster/local.toml found from the current directory or up
+    /// from the job file.
+    static func profilePath(_ job: Job) throws -> String {
+        if let path = job.accounting.clusterProfile { return path }
+        var candidates = ["cluster/local.toml"]
+        var dir = URL(fileURLWithPath: job.sourcePath).standardizedFileURL.deletingLastPathComponent()
+        while dir.path != "/" {
+            candidates.append(dir.appendingPathComponent("cluster/local.toml").path)
+            dir.deleteLastPathComponent()
+        }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw JobError.missing(file: job.sourcePath, field: "accounting.cluster_profile",
+                                   expected: "a cluster profile (no cluster/local.toml here or above the job file)")
+        }
+        return found
+    }
+
+    /// Rank 0: refuses to start a working group at 100% of its budget unless `overBudget`, warns
+    /// from 80%; both are recorded. Collective (all ranks learn rank 0's decision).
+    func checkBudget(overBudget: Bool, say: (String) -> Void) throws {
+        var refuse = [0.0]
+        var refusal: AccountingError?
+        if comm.rank == 0, let budget = profile.workingGroups[job.workingGroup] ?? nil, budget > 0 {
+            do {
+                let used = try Ledger(path: job.accounting.ledger).usedDeviceHours(workingGroup: job.workingGroup)
+                let fraction = used / budget
+                if fraction >= 1 {
+                    if overBudget {
+                        let message = "working group '\(job.workingGroup)' is over budget (\(String(format: "%.1f", used)) of \(String(format: "%.1f", budget)) device-hours); started with --over-budget"
+                        warn(message)
+                        pendingEvents.append(("over-budget", message))
+                    } else {
+                        refusal = AccountingError.overBudget(group: job.workingGroup, used: used, budget: budget, profile: profile.path)
+                        refuse[0] = 1
+                    }
+                } else if fraction >= 0.8 {
+                    let message = "working group '\(job.workingGroup)' has used \(String(format: "%.0f", 100 * fraction))% of its budget (\(String(format: "%.1f", used)) of \(String(format: "%.1f", budget)) device-hours)"
+                    warn(message)
+                    pendingEvents.append(("budget-warning", message))
+                }
+            } catch {
+                warn("\(error); the budget of '\(job.workingGroup)' is not checked")
+            }
+        }
+        try comm.allReduceMax(&refuse)
+        if refuse[0] > 0 { throw refusal ?? AccountingError.overBudget(group: job.workingGroup, used: 0, budget: 0, profile: profile.path) }
+    }
+    private var pendingEvents: [(String, String)] = []
+
+    /// Rank 0: opens the job's ledger record (continuing it on resume) at `iteration` with the
+    /// checkpoint's `resumed` totals; work recorded past that iteration is marked lost.
+    func begin(iteration: Int, resumed: AccountingTotals, say: (String) -> Void) throws {
+        totals = resumed
+        firstIteration = iteration
+        guard comm.rank == 0 else { return }
+        let (id, segment) = try Self.nextLaunch(runDirectory: job.runDirectory)
+        self.segment = segment
+        let user = ProcessInfo.processInfo.environment["USER"] ?? String(cString: getpwuid(getuid())?.pointee.pw_name ?? strdup("unknown"))
+        let record = JobRecord(id: id, name: job.name, workingGroup: job.workingGroup, user: user,
+                               jobHash: String(job.fingerprint, radix: 16), profile: profile.path, site: profile.site,
+                               runDirectory: job.runDirectory, worldSize: comm.size)
+        self.record = record
+        let writer = LedgerWriter(ledgerPath: job.accounting.ledger, spillPath: job.runDirectory + "/ledger-pending.jsonl", warn: warn)
+        self.writer = writer
+        let now = Date().timeIntervalSince1970
+        writer.submit(.begin(record, segment: segment, at: now))
+        writer.submit(.lost(jobID: id, afterIteration: iteration, segment: segment))
+        for (kind, message) in pendingEvents { writer.submit(.event(jobID: id, kind: kind, message: message, at: now)) }
+        if segment > 1 {
+            writer.submit(.event(jobID: id, kind: "launch", message: "launch \(segment) from iteration \(iteration) on \(comm.size) ranks", at: now))
+        }
+        csv = EmissionsCSV(path: job.runDirectory + "/emissions.csv", profile: profile, project: job.workingGroup,
+                           experiment: job.name, nodes: nodes)
+        let energy = accountant?.measuresEnergy == true ? "CPU energy from RAPL" : "CPU power modelled from utilisation (no RAPL here)"
+        say("accounting: \(profile.site) (\(profile.path)): \(String(format: "%.1f", profile.carbonIntensity)) gCO2eq/kWh, PUE \(profile.pue); \(energy); every \(job.accounting.intervalSeconds) s into \(job.accounting.ledger)")
+    }
+
+    /// The run directory's ledger id (created on first launch) and this launch's number.
+    static func nextLaunch(runDirectory: String) throws -> (String, Int) {
+        let path = runDirectory + "/ledger-id"
+        let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        let id = lines.first.flatMap { UUID(uuidString: $0) != nil ? $0 : nil } ?? UUID().uuidString.lowercased()
+        let segment = (lines.count > 1 ? Int(lines[1]) ?? 0 : 0) + 1
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        try "\(id)\n\(segment)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return (id, segment)
+    }
+
+    /// Rank 0's clock says an interval is due.
+    var isDue: Bool {
+        comm.rank == 0 && Double(DispatchTime.now().uptimeNanoseconds - lastClose) / 1e9 >= job.accounting.intervalSeconds
+    }
+
+    func add(_ result: StepResult) {
+        if result.loss.isFinite { lossSum += result.loss; lossCount += 1 }
+    }
+
+    /// Closes the interval at `iteration`. Collective.
+    func close(iteration: Int) throws {
+        var values = [Double](repeating: 0, count: AccountingTotals.fieldNames.count + 1)
+        if let accountant {
+            let r = accountant.take()
+            values = chain.node(seconds: r.seconds, devicesUsed: devicesOnNode, cpuSeconds: r.cpuSeconds, cpuJoules: r.cpuJoules).values + [1]
+        }
+        try comm.allReduceSum(&values)
+        guard comm.rank == 0, let record else { return }
+        var t = AccountingTotals(values: Array(values.dropLast())) ?? AccountingTotals()
+        let now = DispatchTime.now().uptimeNanoseconds
+        let seconds = Double(now - lastClose) / 1e9
+        let tokens = (iteration - firstIteration) * job.batch.globalBatchSize * job.model.sequenceLength
+        t.modelFlops = Double(tokens) * job.model.flopsPerToken
+        t.hardwareFlops = t.modelFlops     // no activation recomputation in this engine
+        totals += t
+        launchTotals += t
+        sequence += 1
+        let end = Date()
+        let mfu = seconds > 0 && peakPerRank > 0 ? t.modelFlops / (seconds * Double(comm.size) * peakPerRank) : nil
+        writer?.submit(.interval(IntervalRecord(jobID: record.id, segment: segment, sequence: sequence,
+                                               start: intervalStart.timeIntervalSince1970, end: end.timeIntervalSince1970,
+                                               firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
+                                               loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t)))
+        do {
+            try csv?.update(runID: launchID, seconds: Double(now - launchStart) / 1e9, totals: launchTotals, at: end)
+        } catch {
+            warn("cannot write \(csv?.path ?? "emissions.csv"): \(error)")
+        }
+        intervalStart = end
+        lastClose = now
+        firstIteration = iteration
+        lossSum = 0; lossCount = 0
+    }
+
+    /// Rank 0: records how the launch ended and writes what is still buffered (or spills it).
+    func end(_ status: JobStatus, reason: String) {
+        guard let writer, let record else { return }
+        writer.submit(.end(jobID: record.id, status: status, reason: reason, at: Date().timeIntervalSince1970))
+        writer.close()
+    }
+
+    /// A line for the log: this launch's totals so far.
+    var summary: String {
+        let t = launchTotals
+        return String(format: "accounting (this launch): %.3g model FLOPs, %.3f device-hours, %.4f kWh, %.5f kgCO2eq operational + %.5f embodied",
+                      t.modelFlops, t.deviceSeconds / 3600, t.energyKWh, t.emissionsKg, t.embodiedKg)
+    }
+}
