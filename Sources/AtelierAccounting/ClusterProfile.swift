@@ -150,6 +150,7 @@ public struct ClusterProfile: Sendable, Equatable {
                                 utilisation: try number("embodied.utilisation", 0.01, 1))
         var groups: [String: Double?] = [:]
         for name in try r.tableKeys("working_groups") {
+            _ = try r.tableKeys("working_groups.\(name)")
             groups[name] = r.wasSet("working_groups.\(name).budget_device_hours")
                 ? try number("working_groups.\(name).budget_device_hours", 0, 1e12) : Optional<Double>.none
             _ = try r.optionalString("working_groups.\(name).description")

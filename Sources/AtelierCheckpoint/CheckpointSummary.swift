@@ -49,6 +49,7 @@ public struct CheckpointSummary: Sendable {
             "\(path): atelier checkpoint, format version \(CheckpointFile.formatVersion), written by atelier \(info.programVersion) on \(info.worldSizeAtSave) rank\(info.worldSizeAtSave == 1 ? "" : "s")",
             "model: vocab \(shape.vocabSize), hidden \(shape.hiddenSize), \(shape.layers) layers, \(shape.heads) heads, sequence \(shape.sequenceLength); \(parameters) parameters in \(tensors.count) tensors (+ exp_avg, exp_avg_sq)",
             "state: iteration \(c.iteration), \(c.consumedSamples) samples / \(c.consumedTokens) tokens consumed, \(c.skippedIterations) skipped, optimizer step \(c.optimizerStep)",
+            "accounting: " + zip(AccountingTotals.fieldNames, info.accounting.values).map { "\($0)=\($1)" }.joined(separator: " "),
             "job:",
         ]
         lines += info.jobText.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }

@@ -109,8 +109,9 @@ public struct FieldReader {
     /// The keys of the table at `path` (sorted; empty when there is none). The fields under them
     /// are read one by one as usual.
     public mutating func tableKeys(_ path: String) throws -> [String] {
+        known.insert(path)
         switch root[path: path] {
-        case nil: known.insert(path); return []
+        case nil: return []
         case .table(let t)?: return t.keys.sorted()
         case let other?: throw JobError.wrongType(file: file, field: path, expected: "a table", found: describe(other))
         }

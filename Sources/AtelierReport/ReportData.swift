@@ -16,6 +16,7 @@ public struct ReportFilter: Sendable {
 /// The figures of a job or a working group. Emissions include work lost to restarts (it was
 /// consumed); `lost*` says how much of it that was.
 public struct Usage: Codable, Sendable, Equatable {
+    public var wallHours = 0.0          // the intervals' durations
     public var deviceHours = 0.0
     public var modelPFLOPs = 0.0
     public var meanMFU: Double?
@@ -27,14 +28,14 @@ public struct Usage: Codable, Sendable, Equatable {
     public var lostKg = 0.0
 
     enum CodingKeys: String, CodingKey {
-        case deviceHours = "device_hours", modelPFLOPs = "model_pflops", meanMFU = "mean_mfu", energyKWh = "energy_kwh"
+        case wallHours = "wall_hours", deviceHours = "device_hours", modelPFLOPs = "model_pflops", meanMFU = "mean_mfu", energyKWh = "energy_kwh"
         case operationalKg = "operational_kgco2eq", embodiedKg = "embodied_kgco2eq", totalKg = "total_kgco2eq"
         case lostDeviceHours = "lost_device_hours", lostKg = "lost_kgco2eq"
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(deviceHours, forKey: .deviceHours); try c.encode(modelPFLOPs, forKey: .modelPFLOPs)
+        try c.encode(wallHours, forKey: .wallHours); try c.encode(deviceHours, forKey: .deviceHours); try c.encode(modelPFLOPs, forKey: .modelPFLOPs)
         try c.encodeIfPresent(meanMFU, forKey: .meanMFU); try c.encode(energyKWh, forKey: .energyKWh)
         try c.encode(operationalKg, forKey: .operationalKg); try c.encode(embodiedKg, forKey: .embodiedKg)
         try c.encode(totalKg, forKey: .totalKg); try c.encode(lostDeviceHours, forKey: .lostDeviceHours)
@@ -44,7 +45,7 @@ public struct Usage: Codable, Sendable, Equatable {
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        deviceHours = try c.decode(Double.self, forKey: .deviceHours); modelPFLOPs = try c.decode(Double.self, forKey: .modelPFLOPs)
+        wallHours = try c.decode(Double.self, forKey: .wallHours); deviceHours = try c.decode(Double.self, forKey: .deviceHours); modelPFLOPs = try c.decode(Double.self, forKey: .modelPFLOPs)
         meanMFU = try c.decodeIfPresent(Double.self, forKey: .meanMFU); energyKWh = try c.decode(Double.self, forKey: .energyKWh)
         operationalKg = try c.decode(Double.self, forKey: .operationalKg); embodiedKg = try c.decode(Double.self, forKey: .embodiedKg)
         lostDeviceHours = try c.decode(Double.self, forKey: .lostDeviceHours); lostKg = try c.decode(Double.self, forKey: .lostKg)
@@ -55,6 +56,7 @@ public struct Usage: Codable, Sendable, Equatable {
         var weighted = (meanMFU ?? 0) * mfuSeconds, seconds = mfuSeconds
         for i in intervals {
             let t = i.record.totals
+            wallHours += (i.record.end - i.record.start) / 3600
             deviceHours += t.deviceSeconds / 3600
             energyKWh += t.energyKWh
             operationalKg += t.emissionsKg
@@ -161,7 +163,7 @@ public struct Report: Codable, Sendable {
             if let budget, budget > 0 {
                 let spent = (allIntervals ?? all).filter { groupOf[$0.record.jobID] == name }.reduce(0) { $0 + $1.record.totals.deviceSeconds } / 3600
                 used = spent / budget
-                if used! >= 1 { warnings.append("working group '\(name)' is over its budget: \(String(format: "%.1f", spent)) of \(String(format: "%.1f", budget)) device-hours") }
+                if used! >= 1 { warnings.append("working group '\(name)' is over its budget: \(String(format: "%.4g", spent)) of \(String(format: "%.4g", budget)) device-hours") }
                 else if used! >= 0.8 { warnings.append("working group '\(name)' has used \(String(format: "%.0f", 100 * used!))% of its budget") }
             }
             groups.append(GroupReport(name: name, jobs: members.count, usage: usage, budgetDeviceHours: budget, budgetUsed: used))

@@ -83,7 +83,7 @@ final class JobAccounting {
                 let fraction = used / budget
                 if fraction >= 1 {
                     if overBudget {
-                        let message = "working group '\(job.workingGroup)' is over budget (\(String(format: "%.1f", used)) of \(String(format: "%.1f", budget)) device-hours); started with --over-budget"
+                        let message = "working group '\(job.workingGroup)' is over budget (\(String(format: "%.4g", used)) of \(String(format: "%.4g", budget)) device-hours); started with --over-budget"
                         warn(message)
                         pendingEvents.append(("over-budget", message))
                     } else {
@@ -91,7 +91,7 @@ final class JobAccounting {
                         refuse[0] = 1
                     }
                 } else if fraction >= 0.8 {
-                    let message = "working group '\(job.workingGroup)' has used \(String(format: "%.0f", 100 * fraction))% of its budget (\(String(format: "%.1f", used)) of \(String(format: "%.1f", budget)) device-hours)"
+                    let message = "working group '\(job.workingGroup)' has used \(String(format: "%.0f", 100 * fraction))% of its budget (\(String(format: "%.4g", used)) of \(String(format: "%.4g", budget)) device-hours)"
                     warn(message)
                     pendingEvents.append(("budget-warning", message))
                 }

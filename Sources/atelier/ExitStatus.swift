@@ -1,3 +1,4 @@
+import AtelierAccounting
 import AtelierDistributed
 import AtelierJob
 import AtelierTrain
@@ -21,6 +22,9 @@ enum ExitStatus: Int32 {
         case is JobError, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceBloom.Mismatch, is Safetensors.FormatError:
             return (.badInput, true)
         case is DataError: return (.badInput, false)
+        case let e as AccountingError:
+            if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all
+            return (.badInput, false)
         case is TrainingError: return (.diverged, true)
         default: return (.failure, false)
         }

@@ -99,11 +99,45 @@ func writeCorpus(in dir: URL) throws {
     try text.write(to: dir.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
 }
 
-/// A tiny byte-level job in `dir` (run directory dir/runs/NAME); `extra` lines go under [train].
-func writeTinyJob(in dir: URL, name: String, micro: Int, runName: String? = nil, extra: String = "") throws -> String {
+/// A cluster profile for tests, as dir/cluster.toml: a 2-core CPU node with round figures and a
+/// "tests" working group with `budget` device-hours (none when nil).
+func writeTestProfile(in dir: URL, budget: Double? = nil) throws -> String {
+    let profile = """
+    site = "testsite"
+    [grid]
+    carbon_intensity = 100
+    pue = 1.5
+    [node]
+    device = "cpu"
+    cpu_model = "test cpu"
+    cores = 2
+    cpu_tdp_w = 20
+    ram_gb = 16
+    idle_w = 4
+    device_peak_tflops = 0.1
+    [embodied]
+    device_kg = 1
+    server_kg = 100
+    lifetime_years = 5
+    utilisation = 0.5
+    [working_groups.tests]
+    \(budget.map { "budget_device_hours = \($0)" } ?? "")
+    [working_groups.other]
+    """
+    let path = dir.appendingPathComponent("cluster.toml").path
+    try profile.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+/// A tiny byte-level job in `dir` (run directory dir/runs/NAME); `extra` lines go under [train],
+/// `accounting` lines under [accounting] (whose profile is dir/cluster.toml, written if missing).
+func writeTinyJob(in dir: URL, name: String, micro: Int, runName: String? = nil, extra: String = "",
+                  accounting: String = "", workingGroup: String = "tests") throws -> String {
+    let profile = dir.appendingPathComponent("cluster.toml").path
+    if !FileManager.default.fileExists(atPath: profile) { _ = try writeTestProfile(in: dir) }
     let job = """
     name = "\(name)"
-    working_group = "tests"
+    working_group = "\(workingGroup)"
     seed = 11
     run_dir = "\(dir.appendingPathComponent("runs/\(runName ?? name)").path)"
     [model]
@@ -126,6 +160,9 @@ func writeTinyJob(in dir: URL, name: String, micro: Int, runName: String? = nil,
     iterations = 20
     log_interval = 1
     \(extra)
+    [accounting]
+    cluster_profile = "\(profile)"
+    \(accounting)
     """
     let path = dir.appendingPathComponent("\(name).toml").path
     try job.write(toFile: path, atomically: true, encoding: .utf8)
