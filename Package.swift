@@ -15,7 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // A real TOML parser (toml++ underneath) for job files, with line/column parse errors.
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        // The accounting ledger: SQLite (Debian's libsqlite3) with WAL, busy timeouts, migrations.
+        // The accounting ledger: SQLite (Debian's libsqlite3-dev) with WAL, busy timeouts, migrations;
+        // typed rows and transactions without writing a C shim over sqlite3.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
