@@ -6,7 +6,7 @@ import Foundation
 /// rewritten in place as the launch goes on (CodeCarbon's "update" mode). As in CodeCarbon, the
 /// PUE is included in cpu_energy, gpu_energy and ram_energy; energy_consumed is their sum plus the
 /// node's static power (also x PUE), so it equals the ledger's energy.
-public struct EmissionsCSV {
+public struct EmissionsCSV: Sendable {
     public static let columns = [
         "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
         "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",

@@ -24,6 +24,7 @@ final class JobAccounting {
     // rank 0 only
     private var writer: LedgerWriter?
     private var csv: EmissionsCSV?
+    private let csvQueue = DispatchQueue(label: "atelier.emissions-csv")   // off the training thread
     private(set) var record: JobRecord?
     private(set) var segment = 0
     private let launchID = UUID().uuidString.lowercased()
@@ -176,10 +177,13 @@ final class JobAccounting {
                                                start: intervalStart.timeIntervalSince1970, end: end.timeIntervalSince1970,
                                                firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
                                                loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t)))
-        do {
-            try csv?.update(runID: launchID, seconds: Double(now - launchStart) / 1e9, totals: launchTotals, at: end)
-        } catch {
-            warn("cannot write \(csv?.path ?? "emissions.csv"): \(error)")
+        if let csv {
+            let (runID, seconds, totals, warn) = (launchID, Double(now - launchStart) / 1e9, launchTotals, warn)
+            csvQueue.async {
+                do { try csv.update(runID: runID, seconds: seconds, totals: totals, at: end) } catch {
+                    warn("cannot write \(csv.path): \(error)")
+                }
+            }
         }
         intervalStart = end
         lastClose = now
@@ -189,6 +193,7 @@ final class JobAccounting {
 
     /// Rank 0: records how the launch ended and writes what is still buffered (or spills it).
     func end(_ status: JobStatus, reason: String) {
+        csvQueue.sync {}
         guard let writer, let record else { return }
         writer.submit(.end(jobID: record.id, status: status, reason: reason, at: Date().timeIntervalSince1970))
         writer.close()
