@@ -35,7 +35,8 @@ let package = Package(
 
         // job file -> data -> model -> distributed step -> checkpoint -> accounting -> report; the training loop ties them
         .target(name: "AtelierJob", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "AtelierData", dependencies: ["AtelierJob"]),
+        .target(name: "AtelierTokenizer"),
+        .target(name: "AtelierData", dependencies: ["AtelierJob", "AtelierTokenizer"]),
         .target(name: "AtelierModel", dependencies: ["AtelierJob", "BLAS"]),
         .target(name: "AtelierDistributed", dependencies: ["AtelierModel", "MPI"]),
         .target(name: "AtelierCheckpoint", dependencies: ["AtelierJob", "AtelierModel", "HDF5"]),
@@ -52,6 +53,7 @@ let package = Package(
         
         
         .testTarget(name: "AtelierJobTests", dependencies: ["AtelierJob"]),
+        .testTarget(name: "AtelierTokenizerTests", dependencies: ["AtelierTokenizer"]),
         .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob"]),
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),

@@ -113,7 +113,7 @@ final class JobAccounting {
         guard comm.rank == 0 else { return }
         let (id, segment) = try Self.nextLaunch(runDirectory: job.runDirectory)
         self.segment = segment
-        let user = ProcessInfo.processInfo.environment["USER"] ?? String(cString: getpwuid(getuid())?.pointee.pw_name ?? strdup("unknown"))
+        let user = ProcessInfo.processInfo.environment["USER"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(getuid())"
         let record = JobRecord(id: id, name: job.name, workingGroup: job.workingGroup, user: user,
                                jobHash: String(job.fingerprint, radix: 16), profile: profile.path, site: profile.site,
                                runDirectory: job.runDirectory, worldSize: comm.size)
