@@ -46,7 +46,8 @@ let package = Package(
         .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
                                                      "AtelierCheckpoint", "AtelierAccounting", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [
-            "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierJob", "BLAS", "MPI",
+            "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierJob", "AtelierData",
+            "AtelierTokenizer", "BLAS", "MPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
