@@ -44,7 +44,7 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCheckpoint"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
-                                                     "AtelierCheckpoint", "AtelierAccounting", "BLAS", "MPI"]),
+                                                     "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [
             "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierJob", "AtelierData",
             "AtelierTokenizer", "BLAS", "MPI",

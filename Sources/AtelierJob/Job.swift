@@ -30,11 +30,24 @@ public struct Job: Sendable {
 }
 
 public struct DataSource: Equatable, Sendable {
-    public enum Kind: String, Sendable { case bytes, random }
+    public enum Kind: String, Sendable { case bytes, random, indexed }
     /// `bytes`: UTF-8 text files read as bytes (vocabulary 256 bytes + specials);
-    /// `random`: uniformly random tokens (benchmarks only).
+    /// `random`: uniformly random tokens (benchmarks only);
+    /// `indexed`: a mixture of Megatron indexed datasets tokenized with `tokenizer`.
     public var kind: Kind
     public var paths: [String]
+    public var tokenizer: String? = nil
+    public var datasets: [DatasetEntry] = []
+    public var alpha: Double? = nil
+    public var validationFraction: Double = 0
+}
+
+/// One dataset of a mixture: its name (a language, say), its indexed-dataset prefix, its weight.
+public struct DatasetEntry: Equatable, Sendable {
+    public var name: String
+    public var prefix: String
+    public var weight: Double?
+    public init(name: String, prefix: String, weight: Double?) { (self.name, self.prefix, self.weight) = (name, prefix, weight) }
 }
 
 public struct BatchSizes: Equatable, Sendable {
@@ -82,6 +95,8 @@ public struct TrainSettings: Equatable, Sendable {
     public var iterations: Int
     public var logInterval: Int
     public var maxConsecutiveSkips: Int
+    public var evalInterval = 0          // validation every this many iterations (and at the end); 0: never
+    public var evalSamples = 16          // validation windows per dataset
 }
 
 public struct DistributedSettings: Equatable, Sendable {

@@ -58,9 +58,9 @@ extension Job {
         initFrom = try r.optionalString("model.init_from")
         let kindName = try r.string("data.kind", default: "bytes")
         guard let kind = DataSource.Kind(rawValue: kindName) else {
-            throw JobError.invalid(file: file, field: "data.kind", expected: "\"bytes\" or \"random\"", found: "\"\(kindName)\"")
+            throw JobError.invalid(file: file, field: "data.kind", expected: "\"bytes\", \"indexed\" or \"random\"", found: "\"\(kindName)\"")
         }
-        let paths = kind == .random ? [] : try r.stringArray("data.paths")
+        let paths = kind == .bytes ? try r.stringArray("data.paths") : []
         if kind == .bytes {
             guard !paths.isEmpty else {
                 throw JobError.invalid(file: file, field: "data.paths", expected: "at least one text file", found: "an empty array")
@@ -72,6 +72,21 @@ extension Job {
             }
         }
         data = DataSource(kind: kind, paths: paths)
+        if kind == .indexed {
+            data.tokenizer = try r.string("data.tokenizer")
+            let names = try r.tableKeys("data.datasets")
+            guard !names.isEmpty else {
+                throw JobError.missing(file: file, field: "data.datasets", expected: "one table per dataset: [data.datasets.NAME] prefix = \"...\"")
+            }
+            for name in names {
+                _ = try r.tableKeys("data.datasets.\(name)")
+                data.datasets.append(DatasetEntry(name: name, prefix: try r.string("data.datasets.\(name).prefix"),
+                                                  weight: r.wasSet("data.datasets.\(name).weight")
+                                                      ? try r.double("data.datasets.\(name).weight", atLeast: 0) : nil))
+            }
+            data.alpha = r.wasSet("data.alpha") ? try r.double("data.alpha", above: 0, below: 1.000001) : nil
+            data.validationFraction = try r.double("data.validation_fraction", default: 0.05, atLeast: 0, below: 0.5)
+        }
 
         batch = BatchSizes(microBatchSize: try r.int("batch.micro_batch_size", min: 1),
                            globalBatchSize: try r.int("batch.global_batch_size", min: 1))
@@ -105,6 +120,8 @@ extension Job {
         }
         train.logInterval = try r.int("train.log_interval", default: 10, min: 1)
         train.maxConsecutiveSkips = try r.int("train.max_consecutive_skips", default: 10, min: 1)
+        train.evalInterval = try r.int("train.eval_interval", default: kind == .indexed ? max(1, train.iterations / 5) : 0, min: 0)
+        train.evalSamples = try r.int("train.eval_samples", default: 16, min: 1)
 
         let totalSamples = train.iterations * batch.globalBatchSize
         schedule = ScheduleSettings(

@@ -128,3 +128,49 @@ public final class TrainStep {
         return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)
     }
 }
+
+/// Validation loss of one dataset of a mixture.
+public struct ValidationResult: Sendable {
+    public let name: String
+    public let loss: Double          // mean over target tokens, nats
+    public let bitsPerByte: Double   // loss summed / (ln 2 x the bytes those targets stand for)
+    public let tokens: Int
+}
+
+extension TrainStep {
+    /// Loss on the first `samples` held-out windows of every dataset, shared out over the ranks
+    /// (window w on rank w mod size) and summed with one all-reduce. Collective; changes no weights.
+    public func evaluate(_ source: MixtureSource, samples: Int, tokenBytes: [Int]) throws -> [ValidationResult] {
+        let T = job.model.sequenceLength, B = acts.batch
+        var sums = [Double](repeating: 0, count: 3 * source.components.count)   // loss, tokens, bytes
+        var inputs = [Int32](repeating: 0, count: T), targets = [Int32](repeating: 0, count: T)
+        for (c, component) in source.components.enumerated() {
+            let mine = Array(stride(from: comm.rank, to: min(samples, component.validationWindows), by: comm.size))
+            for batchStart in stride(from: 0, to: mine.count, by: B) {
+                for b in 0..<B {
+                    if batchStart + b < mine.count {
+                        source.fillValidation(component: c, window: mine[batchStart + b], inputs: &inputs, targets: &targets)
+                        for t in 0..<T {
+                            acts.tokens[b * T + t] = inputs[t]
+                            acts.targets[b * T + t] = targets[t]
+                            let id = Int(targets[t])
+                            sums[3 * c + 2] += Double(id < tokenBytes.count ? tokenBytes[id] : 0)
+                        }
+                    } else {
+                        for t in 0..<T { acts.tokens[b * T + t] = 0; acts.targets[b * T + t] = CrossEntropy.ignoreIndex }
+                    }
+                }
+                model.forward(acts)
+                let (loss, count) = model.loss(acts, gradientScale: nil)
+                sums[3 * c] += loss
+                sums[3 * c + 1] += Double(count)
+            }
+        }
+        if comm.size > 1 { try comm.allReduceSum(&sums) }
+        return source.components.enumerated().map { c, component in
+            let (loss, tokens, bytes) = (sums[3 * c], sums[3 * c + 1], sums[3 * c + 2])
+            return ValidationResult(name: component.name, loss: tokens > 0 ? loss / tokens : .nan,
+                                    bitsPerByte: bytes > 0 ? loss / (log(2) * bytes) : .nan, tokens: Int(tokens))
+        }
+    }
+}

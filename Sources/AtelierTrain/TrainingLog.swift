@@ -103,6 +103,17 @@ public final class MetricsFile {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
+    /// A validation record: {"iteration": N, "validation": {"fr": {"loss", "bits_per_byte", "tokens"}, ...}}.
+    public func append(iteration: Int, validation: [ValidationResult]) throws {
+        var object: [String: Any] = ["iteration": iteration]
+        object["validation"] = Dictionary(uniqueKeysWithValues: validation.map {
+            ($0.name, ["loss": $0.loss.isFinite ? $0.loss : 0, "bits_per_byte": $0.bitsPerByte.isFinite ? $0.bitsPerByte : 0, "tokens": $0.tokens] as [String: Any])
+        })
+        var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        data.append(0x0A)
+        try handle.write(contentsOf: data)
+    }
+
     public func append(_ entry: LoggedIteration) throws {
         var data = try encoder.encode(entry)
         data.append(0x0A)

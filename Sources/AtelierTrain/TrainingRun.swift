@@ -4,6 +4,7 @@ import AtelierData
 import AtelierDistributed
 import AtelierJob
 import AtelierModel
+import AtelierTokenizer
 import BLAS
 import Foundation
 import MPI
@@ -41,8 +42,24 @@ public final class TrainingRun {
 
     static func source(for job: Job) throws -> TokenSource {
         switch job.data.kind {
+        case .indexed:
+            let tokenizer = try Self.tokenizer(for: job)
+            guard tokenizer.vocabularySize <= job.model.vocabSize else {
+                throw JobError.invalid(file: job.sourcePath, field: "model.vocab_size",
+                                       expected: "at least the tokenizer's \(tokenizer.vocabularySize) tokens (\(job.data.tokenizer ?? ""))",
+                                       found: "\(job.model.vocabSize)")
+            }
+            return try MixtureSource(datasets: job.data.datasets.map { ($0.name, $0.prefix, $0.weight) }, alpha: job.data.alpha,
+                                     validationFraction: job.data.validationFraction, sequenceLength: job.model.sequenceLength,
+                                     seed: job.seed, file: job.sourcePath)
         case .bytes: return try ByteTextSource(paths: job.data.paths, sequenceLength: job.model.sequenceLength)
         case .random: return RandomTokenSource(vocabSize: job.model.vocabSize, sequenceLength: job.model.sequenceLength, seed: job.seed)
+        }
+    }
+
+    static func tokenizer(for job: Job) throws -> BPETokenizer {
+        do { return try BPETokenizer.load(path: job.data.tokenizer ?? "") } catch {
+            throw JobError.invalid(file: job.sourcePath, field: "data.tokenizer", expected: "a readable tokenizer.json", found: "\(error)")
         }
     }
 
@@ -112,6 +129,7 @@ public final class TrainingRun {
         let writer = comm.rank == 0 ? CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
         var lastSave = DispatchTime.now().uptimeNanoseconds
+        var tokenBytes: [Int] = []
         while step.progress.iteration < job.train.iterations {
             let result = try step.step()
             meter.add(result)
@@ -123,6 +141,14 @@ public final class TrainingRun {
                 let entry = meter.flush(last: result, progress: step.progress)
                 say(entry.line)
                 try metrics?.append(entry)
+            }
+            if let mixture = step.loader.source as? MixtureSource, job.train.evalInterval > 0,
+               result.iteration % job.train.evalInterval == 0 || result.iteration == job.train.iterations {
+                if tokenBytes.isEmpty { tokenBytes = try Self.tokenizer(for: job).tokens.map(\.count) }
+                let validation = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: tokenBytes)
+                say("validation at iteration \(result.iteration): " + validation.map {
+                    String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
+                try metrics?.append(iteration: result.iteration, validation: validation)
             }
             // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
             let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9
