@@ -17,6 +17,8 @@ public struct MixtureSource: TokenSource {
         let trainRange: Range<Int>           // token offsets in `tokens`
         let validationRange: Range<Int>
         let tokens: [Int32]
+        /// Training tokens (what alpha-smoothing weighs).
+        public var trainRangeCount: Int { trainRange.count }
     }
 
     public let components: [Component]

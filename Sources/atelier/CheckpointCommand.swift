@@ -12,7 +12,7 @@ struct CheckpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show what a checkpoint holds: model, training state, the job that made it, tensors.",
             discussion: "Reads and verifies every dataset (checksums, shapes). Exit code 2 if the file is damaged.")
-        @Argument(help: "A checkpoint file, e.g. runs/quickstart/checkpoints/iter_0000500.h5.") var file: String
+        @Argument(help: "A checkpoint file, e.g. runs/quickstart/checkpoints/iter_0000300.h5.") var file: String
 
         func run() throws {
             do {

@@ -5,7 +5,7 @@ import Foundation
 import XCTest
 
 final class EnergyChainTests: XCTestCase {
-    /// 6N + 12LhT by hand for two shapes: the quickstart's, and BLOOM-176B's.
+    /// 6N + 12LhT by hand for two shapes: the byte-level baseline's, and BLOOM-176B's.
     func testFlopsPerTokenByHand() {
         let quickstart = ModelShape(vocabSize: 320, hiddenSize: 192, layers: 6, heads: 6, sequenceLength: 128)
         // N = 6*12*192^2 + 320*192 = 2,654,208 + 61,440 = 2,715,648; 6N = 16,293,888; 12*6*192*128 = 1,769,472

@@ -69,23 +69,53 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/mismatch").path))
     }
 
-    /// The shipped quickstart, shortened, under mpirun -np 2: the loss falls well below its start and
-    /// metrics.jsonl carries the promised fields.
-    func testQuickstartLossFalls() throws {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The shipped quickstart (multilingual, BPE-tokenized), shortened, under mpirun -np 2: the loss
+    /// falls, and metrics.jsonl carries the promised fields and the per-language validation.
+    func testQuickstartLossFallsAndEveryLanguageIsValidated() throws {
         try XCTSkipUnless(AtelierProcess.isReleaseBuild, "the quickstart test needs a release build: swift test -c release")
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let prepared = FileManager.default.fileExists(atPath: Self.root.appendingPathComponent("data/tokenizer.json").path)
+        if !prepared {
+            XCTAssertNil(ProcessInfo.processInfo.environment["CI"], "CI must prepare the quickstart's data (.ci/run)")
+            throw XCTSkip("run bash jobs/quickstart/prepare-data.sh first (the README's set-up command does)")
+        }
         let runDir = dir.appendingPathComponent("quickstart")
-        let result = try AtelierProcess.run(["train", "jobs/quickstart/quickstart.toml", "--set", "train.iterations=120",
-                                             "--set", "train.log_interval=10", "--set", "run_dir=\(runDir.path)"],
-                                            ranks: 2, cwd: root)
+        let result = try AtelierProcess.run(["train", "jobs/quickstart/quickstart.toml", "--set", "train.iterations=150",
+                                             "--set", "train.log_interval=10", "--set", "train.eval_interval=75",
+                                             "--set", "run_dir=\(runDir.path)"], ranks: 2, cwd: Self.root)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("iteration 120/120"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("iteration 150/150"), result.stdout)
         let metrics = try readMetrics(runDir.appendingPathComponent("metrics.jsonl"))
-        XCTAssertEqual(metrics.count, 12)
+        let steps = metrics.filter { $0["loss"] != nil }
+        XCTAssertEqual(steps.count, 15)
         for key in ["iteration", "loss", "lr", "grad_norm", "tokens_per_s", "mfu", "consumed_samples", "consumed_tokens",
                     "ms_per_iteration", "skipped_iterations", "tflops_per_rank", "eta_s"] {
-            XCTAssertNotNil(metrics[0][key], key)
+            XCTAssertNotNil(steps[0][key], key)
         }
+        let first = steps.first!["loss"] as! Double, last = steps.last!["loss"] as! Double
+        XCTAssertGreaterThan(first, 7.0)                      // about ln 4096 = 8.3 at the start
+        XCTAssertLessThan(last, 0.9 * first, "loss \(first) -> \(last)")
+        let validations = metrics.compactMap { $0["validation"] as? [String: [String: Double]] }
+        XCTAssertEqual(validations.count, 2)                  // at 75 and 150
+        XCTAssertEqual(Set(validations[1].keys), ["de", "el", "en", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "tr", "uk", "vi", "zh"])
+        for (language, v) in validations[1] {
+            XCTAssertGreaterThan(v["tokens"]!, 0, language)
+            XCTAssertGreaterThan(v["bits_per_byte"]!, 0.5, language)
+            XCTAssertLessThan(v["loss"]!, validations[0][language]!["loss"]! + 0.2, language)   // not worse than at 75
+        }
+        XCTAssertTrue(result.stdout.contains("validation at iteration 150: de loss"), result.stdout)
+    }
+
+    /// The byte-level baseline, shortened, under mpirun -np 2: the loss falls well below its start.
+    func testByteBaselineLossFalls() throws {
+        try XCTSkipUnless(AtelierProcess.isReleaseBuild, "needs a release build: swift test -c release")
+        let runDir = dir.appendingPathComponent("bytes")
+        let result = try AtelierProcess.run(["train", "jobs/architecture-and-scaling/bytes-baseline.toml", "--set", "train.iterations=120",
+                                             "--set", "train.log_interval=10", "--set", "run_dir=\(runDir.path)"], ranks: 2, cwd: Self.root)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let metrics = try readMetrics(runDir.appendingPathComponent("metrics.jsonl"))
+        XCTAssertEqual(metrics.count, 12)
         let first = metrics.first!["loss"] as! Double, last = metrics.last!["loss"] as! Double
         XCTAssertGreaterThan(first, 4.0)
         XCTAssertLessThan(last, 0.6 * first, "loss \(first) -> \(last)")

@@ -53,6 +53,31 @@ final class JobLoaderTests: XCTestCase {
         let job = try Job.load(path: root.appendingPathComponent("jobs/quickstart/quickstart.toml").path)
         XCTAssertEqual(job.name, "quickstart")
         XCTAssertEqual(try job.batch.accumulationSteps(worldSize: 2, file: job.sourcePath), 1)
+        XCTAssertEqual(job.data.kind, .indexed)
+        XCTAssertEqual(job.data.datasets.count, 15)
+        XCTAssertEqual(job.data.alpha, 0.3)
+        XCTAssertEqual(job.train.evalInterval, 100)
+        let bytes = try Job.load(path: root.appendingPathComponent("jobs/architecture-and-scaling/bytes-baseline.toml").path)
+        XCTAssertEqual(bytes.data.kind, .bytes)
+        XCTAssertEqual(bytes.train.evalInterval, 0)
+    }
+
+    func testIndexedDataFields() throws {
+        func job(_ data: String, datasets: Bool = true) -> String {
+            Self.minimal.replacingOccurrences(of: "[data]\npaths = [\"a.txt\"]", with: "[data]\nkind = \"indexed\"\n" + data
+                + (datasets ? "\n[data.datasets.fr]\nprefix = \"data/fr\"\n[data.datasets.de]\nprefix = \"data/de\"" : ""))
+        }
+        let ok = try parse(job("tokenizer = \"t.json\"\nalpha = 0.3"))
+        XCTAssertEqual(ok.data.datasets, [DatasetEntry(name: "de", prefix: "data/de", weight: nil), DatasetEntry(name: "fr", prefix: "data/fr", weight: nil)])
+        XCTAssertEqual(ok.data.validationFraction, 0.05)
+        XCTAssertEqual(ok.train.evalInterval, 20)   // iterations / 5 by default for indexed data
+        XCTAssertEqual(error(job("")), .missing(file: "job.toml", field: "data.tokenizer", expected: "a string"))
+        XCTAssertEqual(error(job("tokenizer = \"t.json\"\nvalidation_fraction = 0.7"))?.description.contains("data.validation_fraction"), true)
+        XCTAssertEqual(error(job("tokenizer = \"t.json\"\nalpha = 0")), .invalid(file: "job.toml", field: "data.alpha", expected: "a number > 0.0", found: "0.0"))
+        XCTAssertEqual(error(job("tokenizer = \"t.json\"", datasets: false)),
+                       .missing(file: "job.toml", field: "data.datasets", expected: "one table per dataset: [data.datasets.NAME] prefix = \"...\""))
+        XCTAssertEqual(error(job("tokenizer = \"t.json\"\n[data.datasets.it]\nweight = 1")),
+                       .missing(file: "job.toml", field: "data.datasets.it.prefix", expected: "a string"))
     }
 
     func testUnknownKeyIsNamedWithSuggestion() {
