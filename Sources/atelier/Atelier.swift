@@ -15,5 +15,6 @@ struct Atelier: ParsableCommand {
         3 training diverged (too many skipped iterations); 4 stopped by SIGTERM/SIGUSR1 after a checkpoint.
         """,
         subcommands: [TrainCommand.self, ReportCommand.self, EstimateCommand.self, BenchCommand.self, CheckpointCommand.self,
-                      ExportCommand.self, CorpusCommand.self, TokenizerCommand.self, PreprocessCommand.self])
+                      ExportCommand.self, CorpusCommand.self, TokenizerCommand.self, PreprocessCommand.self,
+                      GenerateCommand.self])
 }
