@@ -19,7 +19,18 @@ public final class Ledger: @unchecked Sendable {
         config.label = "atelier-ledger"
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrator.migrate(pool)
+            // Jobs that start together on a new ledger race to create its tables: the loser sees
+            // the winner's tables and retries, and then finds the migrations applied.
+            var attempt = 0
+            while true {
+                do {
+                    try Self.migrator.migrate(pool)
+                    break
+                } catch let error as DatabaseError where attempt < 20 && error.resultCode == .SQLITE_ERROR {
+                    attempt += 1
+                    usleep(useconds_t(20_000 * attempt))
+                }
+            }
         } catch {
             throw AccountingError.ledger(path: path, problem: Self.describe(error))
         }
@@ -43,12 +54,12 @@ public final class Ledger: @unchecked Sendable {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
             try db.execute(sql: """
-                CREATE TABLE jobs (
+                CREATE TABLE IF NOT EXISTS jobs (
                     id TEXT PRIMARY KEY, name TEXT NOT NULL, working_group TEXT NOT NULL, user TEXT NOT NULL,
                     job_hash TEXT NOT NULL, profile TEXT NOT NULL, site TEXT NOT NULL, run_dir TEXT NOT NULL,
                     world_size INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0,
                     started_at REAL NOT NULL, ended_at REAL, status TEXT NOT NULL, exit_reason TEXT NOT NULL DEFAULT '');
-                CREATE TABLE intervals (
+                CREATE TABLE IF NOT EXISTS intervals (
                     job_id TEXT NOT NULL REFERENCES jobs(id), segment INTEGER NOT NULL, seq INTEGER NOT NULL,
                     start REAL NOT NULL, end REAL NOT NULL, first_iteration INTEGER NOT NULL, last_iteration INTEGER NOT NULL,
                     tokens INTEGER NOT NULL, loss REAL, mfu REAL,
@@ -57,10 +68,18 @@ public final class Ledger: @unchecked Sendable {
                     energy_kwh REAL NOT NULL, emissions_kg REAL NOT NULL, embodied_kg REAL NOT NULL,
                     lost INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (job_id, segment, seq));
-                CREATE INDEX intervals_by_time ON intervals(end);
-                CREATE TABLE events (
+                CREATE INDEX IF NOT EXISTS intervals_by_time ON intervals(end);
+                CREATE TABLE IF NOT EXISTS events (
                     id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, at REAL NOT NULL,
                     kind TEXT NOT NULL, message TEXT NOT NULL);
+                """)
+        }
+        m.registerMigration("v2: validations") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS validations (
+                    job_id TEXT NOT NULL, iteration INTEGER NOT NULL, dataset TEXT NOT NULL,
+                    loss REAL NOT NULL, bits_per_byte REAL NOT NULL, at REAL NOT NULL,
+                    PRIMARY KEY (job_id, iteration, dataset));
                 """)
         }
         return m
@@ -102,6 +121,11 @@ public final class Ledger: @unchecked Sendable {
         case .end(let id, let status, let reason, let at):
             try db.execute(sql: "UPDATE jobs SET status = ?, exit_reason = ?, ended_at = ? WHERE id = ?",
                            arguments: [status.rawValue, reason, at, id])
+        case .validation(let id, let iteration, let results, let at):
+            for r in results where r.loss.isFinite && r.bitsPerByte.isFinite {
+                try db.execute(sql: "INSERT OR REPLACE INTO validations (job_id, iteration, dataset, loss, bits_per_byte, at) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [id, iteration, r.dataset, r.loss, r.bitsPerByte, at])
+            }
         case .event(let id, let kind, let message, let at):
             try db.execute(sql: "INSERT INTO events (job_id, at, kind, message) VALUES (?, ?, ?, ?)", arguments: [id, at, kind, message])
         }

@@ -56,6 +56,22 @@ extension Ledger {
         }
     }
 
+    /// Each job's newest validation, per dataset: job id -> (iteration, records).
+    public func latestValidations() throws -> [String: (iteration: Int, results: [ValidationRecord])] {
+        try read { db in
+            var out: [String: (Int, [ValidationRecord])] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT v.* FROM validations v JOIN (SELECT job_id, MAX(iteration) AS latest FROM validations GROUP BY job_id) m
+                ON v.job_id = m.job_id AND v.iteration = m.latest ORDER BY v.job_id, v.dataset
+                """) {
+                let id: String = row["job_id"]
+                let record = ValidationRecord(dataset: row["dataset"], loss: row["loss"], bitsPerByte: row["bits_per_byte"])
+                out[id, default: (row["iteration"], [])].1.append(record)
+            }
+            return out.mapValues { (iteration: $0.0, results: $0.1) }
+        }
+    }
+
     public func events() throws -> [LedgerEvent] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY at").map {

@@ -54,4 +54,13 @@ public enum LedgerOperation: Codable, Sendable, Equatable {
     case lost(jobID: String, afterIteration: Int, segment: Int)
     case end(jobID: String, status: JobStatus, reason: String, at: Double)
     case event(jobID: String, kind: String, message: String, at: Double)
+    case validation(jobID: String, iteration: Int, results: [ValidationRecord], at: Double)
+}
+
+/// Validation loss of one dataset (a language) at one iteration.
+public struct ValidationRecord: Codable, Sendable, Equatable {
+    public var dataset: String
+    public var loss: Double
+    public var bitsPerByte: Double
+    public init(dataset: String, loss: Double, bitsPerByte: Double) { (self.dataset, self.loss, self.bitsPerByte) = (dataset, loss, bitsPerByte) }
 }

@@ -87,11 +87,18 @@ public struct JobReport: Codable, Sendable {
     public var lastRecord: Date?
     public var usage: Usage
     public var loss: [LossPoint]
+    public var validation: ValidationSummary?
 
     enum CodingKeys: String, CodingKey {
         case id, name, workingGroup = "working_group", user, site, status, exitReason = "exit_reason", launches, started, ended
-        case lastRecord = "last_record", usage, loss
+        case lastRecord = "last_record", usage, loss, validation
     }
+}
+
+/// A job's newest per-dataset validation (loss in nats per token, bits per byte).
+public struct ValidationSummary: Codable, Sendable {
+    public var iteration: Int
+    public var datasets: [String: [String: Double]]   // name -> {"loss", "bits_per_byte"}
 }
 
 public struct LossPoint: Codable, Sendable { public var iteration: Int; public var loss: Double }
@@ -131,6 +138,7 @@ public struct Report: Codable, Sendable {
         let byJob = Dictionary(grouping: try ledger.intervals(since: filter.since?.timeIntervalSince1970 ?? -.infinity,
                                                               until: filter.until?.timeIntervalSince1970 ?? .infinity),
                                by: \.record.jobID)
+        let validations = try ledger.latestValidations()
         var jobReports: [JobReport] = []
         var total = Usage()
         var all: [LedgerInterval] = []
@@ -147,7 +155,12 @@ public struct Report: Codable, Sendable {
                                         started: Date(timeIntervalSince1970: j.started),
                                         ended: j.ended.map { Date(timeIntervalSince1970: $0) },
                                         lastRecord: intervals.last.map { Date(timeIntervalSince1970: $0.record.end) },
-                                        usage: usage, loss: loss))
+                                        usage: usage, loss: loss,
+                                        validation: validations[j.record.id].map { v in
+                                            ValidationSummary(iteration: v.iteration, datasets: Dictionary(uniqueKeysWithValues: v.results.map {
+                                                ($0.dataset, ["loss": $0.loss, "bits_per_byte": $0.bitsPerByte])
+                                            }))
+                                        }))
         }
         // Budgets count all of a group's work in the ledger, whatever the filter.
         let allIntervals = filter.since == nil && filter.until == nil && filter.job == nil ? nil : try ledger.intervals()

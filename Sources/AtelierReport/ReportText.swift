@@ -5,6 +5,7 @@ extension Report {
     public var table: String {
         var out = "Ledger \(ledger)\n\n"
         out += Self.render(groupTable.header, groupTable.rows) + "\n" + Self.render(jobTable.header, jobTable.rows)
+        if let v = validationTable { out += "\n" + Self.render(v.header, v.rows) }
         for w in warnings { out += "\nwarning: \(w)" }
         return out + "\n"
     }
@@ -35,6 +36,18 @@ extension Report {
         }
         return (["job", "working group", "user", "status", "device-h", "model PFLOP", "MFU", "kWh", "kgCO2eq op",
                  "kgCO2eq emb", "kgCO2eq total", "lost to restarts"], rows)
+    }
+
+    /// Newest validation per job and dataset: bits per byte (and loss).
+    var validationTable: (header: [String], rows: [[String]])? {
+        let rows = jobs.compactMap { j -> [[String]]? in
+            guard let v = j.validation else { return nil }
+            return v.datasets.keys.sorted().map { name in
+                [j.name, "\(v.iteration)", name, String(format: "%.3f", v.datasets[name]?["loss"] ?? .nan),
+                 String(format: "%.3f", v.datasets[name]?["bits_per_byte"] ?? .nan)]
+            }
+        }.flatMap { $0 }
+        return rows.isEmpty ? nil : (["job", "iteration", "validation set", "loss", "bits/byte"], rows)
     }
 
     static func render(_ header: [String], _ rows: [[String]]) -> String {

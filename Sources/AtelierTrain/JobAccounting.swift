@@ -191,6 +191,14 @@ final class JobAccounting {
         lossSum = 0; lossCount = 0
     }
 
+    /// Rank 0: stores a validation in the ledger (for `atelier report`).
+    func record(iteration: Int, validation: [ValidationResult]) {
+        guard let writer, let record else { return }
+        writer.submit(.validation(jobID: record.id, iteration: iteration,
+                                  results: validation.map { ValidationRecord(dataset: $0.name, loss: $0.loss, bitsPerByte: $0.bitsPerByte) },
+                                  at: Date().timeIntervalSince1970))
+    }
+
     /// Rank 0: records how the launch ended and writes what is still buffered (or spills it).
     func end(_ status: JobStatus, reason: String) {
         csvQueue.sync {}

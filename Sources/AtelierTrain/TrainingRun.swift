@@ -149,6 +149,7 @@ public final class TrainingRun {
                 say("validation at iteration \(result.iteration): " + validation.map {
                     String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
                 try metrics?.append(iteration: result.iteration, validation: validation)
+                accounting.record(iteration: result.iteration, validation: validation)
             }
             // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
             let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9

@@ -124,6 +124,10 @@ final class DataPipelineTests: XCTestCase {
         XCTAssertEqual(validationA.count, 2)
         XCTAssertEqual(validationA.last.map { Set($0.keys) }, ["en", "fr", "ru"])
         XCTAssertEqual(validationA.last?["ru"]?["loss"], validationB.last?["ru"]?["loss"])
+        // stored for the report: the newest validation per language
+        let report = try AtelierProcess.run(["report", "--ledger", dir.appendingPathComponent("runs/ledger.sqlite").path, "--job", "straight"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stdout.contains("validation set") && report.stdout.contains(" ru ") && report.stdout.contains("bits/byte"), report.stdout)
         let checkpoint = dir.appendingPathComponent("runs/straight/checkpoints/iter_0000020.h5").path
         let g1 = try AtelierProcess.run(["generate", checkpoint, "--prompt", "La page", "--max-tokens", "12", "--seed", "9"])
         let g2 = try AtelierProcess.run(["generate", checkpoint, "--prompt", "La page", "--max-tokens", "12", "--seed", "9"])
