@@ -17,22 +17,23 @@ public final class Ledger: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.label = "atelier-ledger"
-        do {
-            pool = try DatabasePool(path: path, configuration: config)
-            // Jobs that start together on a new ledger race to create its tables: the loser sees
-            // the winner's tables and retries, and then finds the migrations applied.
-            var attempt = 0
-            while true {
-                do {
-                    try Self.migrator.migrate(pool)
-                    break
-                } catch let error as DatabaseError where attempt < 20 && error.resultCode == .SQLITE_ERROR {
-                    attempt += 1
-                    usleep(useconds_t(20_000 * attempt))
-                }
+        // Jobs that start together on a new ledger race to switch it to WAL and to create its
+        // tables; SQLite answers the losers "busy" or "exists" at once, without waiting. They
+        // retry, and then find the work done.
+        var attempt = 0
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: config)
+                try Self.migrator.migrate(pool)
+                self.pool = pool
+                break
+            } catch let error as DatabaseError where attempt < 30
+                        && [.SQLITE_ERROR, .SQLITE_CONSTRAINT, .SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
+                attempt += 1
+                usleep(useconds_t(10_000 * min(attempt, 10)))
+            } catch {
+                throw AccountingError.ledger(path: path, problem: Self.describe(error))
             }
-        } catch {
-            throw AccountingError.ledger(path: path, problem: Self.describe(error))
         }
     }
 

@@ -33,12 +33,19 @@ final class LedgerTests: XCTestCase {
     func testConcurrentWritersAndTotals() throws {
         let path = temporaryPath("ledger.sqlite")
         let writers = 6, intervals = 40
+        final class Errors: @unchecked Sendable { let lock = NSLock(); var list: [String] = [] }
+        let errors = Errors()
         DispatchQueue.concurrentPerform(iterations: writers) { w in
-            let ledger = try! Ledger(path: path)
-            try! ledger.apply(.begin(job("j\(w)"), segment: 1, at: 0))
-            for i in 1...intervals { try! ledger.apply(.interval(interval("j\(w)", i, iterations: (i * 10 - 9)...(i * 10)))) }
-            try! ledger.apply(.end(jobID: "j\(w)", status: .finished, reason: "done", at: 1))
+            do {
+                let ledger = try Ledger(path: path)
+                try ledger.apply(.begin(job("j\(w)"), segment: 1, at: 0))
+                for i in 1...intervals { try ledger.apply(.interval(interval("j\(w)", i, iterations: (i * 10 - 9)...(i * 10)))) }
+                try ledger.apply(.end(jobID: "j\(w)", status: .finished, reason: "done", at: 1))
+            } catch {
+                errors.lock.lock(); errors.list.append("writer \(w): \(error)"); errors.lock.unlock()
+            }
         }
+        XCTAssertEqual(errors.list, [])
         let ledger = try Ledger(path: path)
         XCTAssertEqual(try ledger.jobs().count, writers)
         XCTAssertEqual(try ledger.intervals().count, writers * intervals)
