@@ -51,11 +51,7 @@ public struct EmissionsCSV: Sendable {
             "\(n.cores * nodes)", n.cpuModel, "\(n.gpus * nodes)", n.gpuModel, "", "",
             "\(n.ramGB * Double(nodes))", "process", "N", "\(pue)",
         ]
-        return fields.map(Self.quoted)
-    }
-
-    static func quoted(_ field: String) -> String {
-        field.contains(",") || field.contains("\"") || field.contains("\n") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+        return fields.map(CSV.field)
     }
 
     static let operatingSystem: String = {

@@ -1,3 +1,4 @@
+import AtelierAccounting
 import Foundation
 
 extension Report {
@@ -75,11 +76,7 @@ extension Report {
         rows += groups.map { g in ["group", g.name, g.name, "", "", ""] + usage(g.usage)
             + [g.budgetDeviceHours.map { "\($0)" } ?? "", g.budgetUsed.map { "\($0)" } ?? ""] }
         rows += jobs.map { j in ["job", j.name, j.workingGroup, j.user, j.status, "\(j.launches)"] + usage(j.usage) + ["", ""] }
-        return rows.map { $0.map(Self.quoted).joined(separator: ",") }.joined(separator: "\n") + "\n"
-    }
-
-    static func quoted(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        return rows.map(CSV.line).joined(separator: "\n") + "\n"
     }
 
     public var json: String {

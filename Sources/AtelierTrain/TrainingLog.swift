@@ -92,7 +92,7 @@ public final class MetricsFile {
                 kept.append(0x0A)
             }
         }
-        FileManager.default.createFile(atPath: path, contents: kept)
+        _ = FileManager.default.createFile(atPath: path, contents: kept)   // the open below says if it failed
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
         }
