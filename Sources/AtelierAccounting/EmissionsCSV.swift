@@ -31,9 +31,7 @@ public struct EmissionsCSV: Sendable {
         if rows.first != Self.columns.joined(separator: ",") { rows = [Self.columns.joined(separator: ",")] }
         rows.removeAll { $0.split(separator: ",", maxSplits: 3).dropFirst(2).first.map(String.init) == runID }
         rows.append(row(runID: runID, seconds: seconds, totals: t, at: date).joined(separator: ","))
-        let temporary = path + ".tmp"
-        try (rows.joined(separator: "\n") + "\n").write(toFile: temporary, atomically: false, encoding: .utf8)
-        guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        try (rows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     func row(runID: String, seconds: Double, totals t: AccountingTotals, at date: Date) -> [String] {

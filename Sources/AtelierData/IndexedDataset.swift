@@ -51,14 +51,10 @@ public enum IndexedDataset {
         try writeAtomically(indexBytes(lengths: documents.map(\.count), type: type), to: prefix + ".idx")
     }
 
+    /// Foundation's atomic write: a temporary file in the same directory, renamed into place.
     static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        do { try data.write(to: URL(fileURLWithPath: temporary)) } catch {
+        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw DataError.unreadable(path: path, reason: "cannot be written: \((error as NSError).localizedDescription)")
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw DataError.unreadable(path: path, reason: "cannot be written (rename failed)")
         }
     }
 }

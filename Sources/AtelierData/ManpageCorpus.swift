@@ -97,8 +97,6 @@ public struct ManpageCorpus: Sendable {
         }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        let temporary = path + ".tmp-\(getpid())"
-        try out.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else { unlink(temporary); throw CocoaError(.fileWriteUnknown) }
+        try IndexedDataset.writeAtomically(out, to: path)
     }
 }

@@ -132,7 +132,8 @@ public struct Report: Codable, Sendable {
     }
 
     public static func build(ledger: Ledger, filter: ReportFilter, budgets: [String: Double?] = [:]) throws -> Report {
-        let jobs = try ledger.jobs().filter { j in
+        let allJobs = try ledger.jobs()
+        let jobs = allJobs.filter { j in
             (filter.group == nil || j.record.workingGroup == filter.group) && (filter.job == nil || j.record.name == filter.job)
         }
         let byJob = Dictionary(grouping: try ledger.intervals(since: filter.since?.timeIntervalSince1970 ?? -.infinity,
@@ -164,7 +165,7 @@ public struct Report: Codable, Sendable {
         }
         // Budgets count all of a group's work in the ledger, whatever the filter.
         let allIntervals = filter.since == nil && filter.until == nil && filter.job == nil ? nil : try ledger.intervals()
-        let groupOf = Dictionary(try ledger.jobs().map { ($0.record.id, $0.record.workingGroup) }, uniquingKeysWith: { a, _ in a })
+        let groupOf = Dictionary(allJobs.map { ($0.record.id, $0.record.workingGroup) }, uniquingKeysWith: { a, _ in a })
         var groups: [GroupReport] = []
         var warnings: [String] = []
         for name in Set(jobReports.map(\.workingGroup)).sorted() {

@@ -41,13 +41,8 @@ extension BPETokenizer {
     /// Writes tokenizer.json atomically (a temporary file renamed into place).
     public func save(to path: String) throws {
         let data = try JSONSerialization.data(withJSONObject: jsonObject(), options: [.sortedKeys])
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw TokenizerError.badFile(path: path, problem: "cannot be written")
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw TokenizerError.badFile(path: path, problem: "cannot be written (rename failed)")
+        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw TokenizerError.badFile(path: path, problem: "cannot be written: \((error as NSError).localizedDescription)")
         }
     }
 

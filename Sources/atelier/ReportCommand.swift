@@ -37,9 +37,7 @@ struct ReportCommand: ParsableCommand {
             }
             let report = try Report.build(ledger: try Ledger(path: ledger), filter: filter, budgets: budgets)
             if let html {
-                let temporary = html + ".tmp-\(getpid())"
-                try report.html.write(toFile: temporary, atomically: false, encoding: .utf8)
-                guard rename(temporary, html) == 0 else { unlink(temporary); throw CLIError("cannot write \(html)") }
+                try report.html.write(toFile: html, atomically: true, encoding: .utf8)
                 print("wrote \(html)")
             } else if json {
                 print(report.json, terminator: "")
