@@ -70,8 +70,7 @@ public final class GradientBuckets: GradientObserver {
     /// Waits for every bucket's all-reduce; afterwards every rank holds the same summed gradients.
     public func finish() throws {
         precondition(nextBucket == buckets.count, "backward did not report every gradient range")
-        for i in pending.indices { try pending[i].wait() }
-        pending.removeAll(keepingCapacity: true)
+        try comm.waitAll(&pending, operation: "gradient all-reduce")
         if let firstError { throw firstError }
     }
 }

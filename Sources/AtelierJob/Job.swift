@@ -103,6 +103,9 @@ public struct DistributedSettings: Equatable, Sendable {
     public var bucketMegabytes: Double
     /// BLAS threads per rank; nil = cores per node / ranks on that node.
     public var blasThreads: Int?
+    /// A collective that has not completed after this many seconds ends the job, naming the
+    /// ranks that did not arrive (exit code 5).
+    public var collectiveTimeoutSeconds: Double = 600
 }
 
 public struct CheckpointSettings: Equatable, Sendable {

@@ -207,6 +207,30 @@ final class JobAccounting {
         writer.close()
     }
 
+    /// Rank 0: an event in the job's ledger record.
+    func event(_ kind: String, message: String) {
+        guard let writer, let record else { return }
+        writer.submit(.event(jobID: record.id, kind: kind, message: message, at: Date().timeIntervalSince1970))
+    }
+
+    /// Another rank's record of how the job ended, when rank 0 cannot write it (it has stopped
+    /// answering): written straight to the ledger, under the id the run directory keeps.
+    func recordWithoutRankZero(event kind: String, status: JobStatus, reason: String) {
+        let path = job.runDirectory + "/ledger-id"
+        guard let id = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").first.map(String.init) else {
+            warn("cannot record the failure in the ledger: \(path) is missing")
+            return
+        }
+        let now = Date().timeIntervalSince1970
+        do {
+            let ledger = try Ledger(path: job.accounting.ledger)
+            try ledger.apply(.event(jobID: id, kind: kind, message: reason, at: now))
+            try ledger.apply(.end(jobID: id, status: status, reason: reason, at: now))
+        } catch {
+            warn("cannot record the failure in the ledger: \(error)")
+        }
+    }
+
     /// A line for the log: this launch's totals so far.
     var summary: String {
         let t = launchTotals

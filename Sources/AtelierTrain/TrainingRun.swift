@@ -74,6 +74,7 @@ public final class TrainingRun {
     @discardableResult
     public func run(source: TokenSource) throws -> Outcome {
         StopSignal.install()
+        if comm.size > 1 { try comm.watchCollectives(timeout: job.distributed.collectiveTimeoutSeconds) }
         let step = try TrainStep(job: job, comm: comm, source: source)
         try RankAgreement.check(step.model.layout.hash(step.model.params), what: "the initial weights",
                                 advice: "this is a bug: the same seed must give the same weights on every rank", comm: comm)
@@ -117,6 +118,15 @@ public final class TrainingRun {
             case .stoppedOnSignal(let i): accounting.end(.stopped, reason: "stopped by a signal at iteration \(i)")
             }
             return outcome
+        } catch let stall as CollectiveStall {
+            // Rank 0 records it if it is still answering; otherwise the rank that reports it does.
+            if comm.rank == 0 {
+                accounting.event("stall", message: stall.description)
+                accounting.end(.failed, reason: "\(stall)")
+            } else if comm.rank == stall.reporter {
+                accounting.recordWithoutRankZero(event: "stall", status: .failed, reason: stall.description)
+            }
+            throw stall
         } catch {
             accounting.end(.failed, reason: "\(error)")
             throw error

@@ -25,6 +25,8 @@ static inline int atelier_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHAR
 static inline MPI_Errhandler atelier_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int atelier_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int atelier_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int atelier_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int atelier_mpi_status_source(const MPI_Status *s) { return s->MPI_SOURCE; }
 
 
 // Serve every allocation from the heap and never trim it, so the temporary buffers OpenMPI's

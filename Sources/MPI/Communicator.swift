@@ -1,4 +1,7 @@
 import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An error returned by an MPI call, with the call's name and MPI's own message.
 public struct MPIError: Error, CustomStringConvertible {
@@ -22,6 +25,7 @@ func check(_ code: Int32, _ call: @autoclosure () -> String) throws {
 /// All operations are collective unless said otherwise; every rank must call them in the same order.
 public final class Communicator: @unchecked Sendable {
     let comm: MPI_Comm
+    private var watchdog: CollectiveWatchdog?
     public let rank: Int
     public let size: Int
 
@@ -87,8 +91,51 @@ public final class Communicator: @unchecked Sendable {
         return String(cString: name)
     }
 
+    /// Watches every later collective on this communicator: one that has not completed within
+    /// `timeout` seconds throws `CollectiveStall` naming the ranks that did not arrive.
+    /// Collective; call once, on every rank, with the same timeout.
+    public func watchCollectives(timeout: Double) throws {
+        precondition(timeout > 0 && watchdog == nil)
+        let name = Array(Communicator.processorName().utf8.prefix(63)) + [UInt8](repeating: 0, count: 1)
+        var mine = [UInt64](repeating: 0, count: 9)
+        mine[0] = UInt64(getpid())
+        mine.withUnsafeMutableBytes { raw in
+            for (i, byte) in name.enumerated() { raw[8 + i] = byte }
+        }
+        let all = try allGather(mine)
+        let identities = (0..<size).map { r -> RankIdentity in
+            let record = Array(all[r * 9 ..< r * 9 + 9])
+            let host = record.withUnsafeBytes { raw in String(decoding: raw[8...].prefix { $0 != 0 }, as: UTF8.self) }
+            return RankIdentity(rank: r, host: host, pid: Int(record[0]))
+        }
+        watchdog = try CollectiveWatchdog(comm: comm, rank: rank, identities: identities, timeout: timeout)
+    }
+
+    /// Every rank's identity (host, pid), once `watchCollectives` has run.
+    public var identities: [RankIdentity] { watchdog?.identities ?? [] }
+
+    /// Completes one collective's requests: through the watchdog if there is one, else MPI_Wait.
+    func complete(_ requests: inout [MPI_Request?], _ operation: String) throws {
+        if let watchdog {
+            try watchdog.complete(&requests, operation: operation)
+        } else {
+            let count = Int32(requests.count)
+            try requests.withUnsafeMutableBufferPointer { r in
+                try check(MPI_Waitall(count, r.baseAddress, atelier_mpi_statuses_ignore()), "MPI_Waitall(\(operation))")
+            }
+        }
+    }
+
+    /// Issues one non-blocking collective and completes it.
+    func collective(_ operation: String, _ start: (inout MPI_Request?) -> Int32) throws {
+        var request: MPI_Request? = atelier_mpi_request_null()
+        try check(start(&request), operation)
+        var requests = [request]
+        try complete(&requests, operation)
+    }
+
     public func barrier() throws {
-        try check(MPI_Barrier(comm), "MPI_Barrier")
+        try collective("MPI_Ibarrier") { MPI_Ibarrier(comm, &$0) }
     }
 
     /// In-place sum over all ranks of `count` floats (blocking).
@@ -96,27 +143,29 @@ public final class Communicator: @unchecked Sendable {
         var offset = 0
         while offset < count {
             let chunk = min(count - offset, Int(Int32.max))
-            try check(MPI_Allreduce(atelier_mpi_in_place(), buffer + offset, Int32(chunk),
-                                    atelier_mpi_float(), atelier_mpi_sum(), comm), "MPI_Allreduce(float)")
+            try collective("MPI_Iallreduce(float)") {
+                MPI_Iallreduce(atelier_mpi_in_place(), buffer + offset, Int32(chunk), atelier_mpi_float(), atelier_mpi_sum(), comm, &$0)
+            }
             offset += chunk
         }
     }
 
     /// In-place sum over all ranks of a small vector of doubles.
     public func allReduceSum(_ values: inout [Double]) throws {
-        let n = Int32(values.count)
-        try values.withUnsafeMutableBufferPointer { p in
-            try check(MPI_Allreduce(atelier_mpi_in_place(), p.baseAddress, n, atelier_mpi_double(),
-                                    atelier_mpi_sum(), comm), "MPI_Allreduce(double)")
-        }
+        try allReduce(&values, atelier_mpi_sum(), "MPI_Iallreduce(sum)")
     }
 
     /// In-place maximum over all ranks of a small vector of doubles.
     public func allReduceMax(_ values: inout [Double]) throws {
+        try allReduce(&values, atelier_mpi_max(), "MPI_Iallreduce(max)")
+    }
+
+    private func allReduce(_ values: inout [Double], _ op: MPI_Op, _ operation: String) throws {
         let n = Int32(values.count)
         try values.withUnsafeMutableBufferPointer { p in
-            try check(MPI_Allreduce(atelier_mpi_in_place(), p.baseAddress, n, atelier_mpi_double(),
-                                    atelier_mpi_max(), comm), "MPI_Allreduce(max)")
+            try collective(operation) {
+                MPI_Iallreduce(atelier_mpi_in_place(), p.baseAddress, n, atelier_mpi_double(), op, comm, &$0)
+            }
         }
     }
 
@@ -125,9 +174,10 @@ public final class Communicator: @unchecked Sendable {
         var out = [UInt64](repeating: 0, count: values.count * size)
         try values.withUnsafeBufferPointer { src in
             try out.withUnsafeMutableBufferPointer { dst in
-                try check(MPI_Allgather(src.baseAddress, Int32(values.count), atelier_mpi_uint64(),
-                                        dst.baseAddress, Int32(values.count), atelier_mpi_uint64(), comm),
-                          "MPI_Allgather")
+                try collective("MPI_Iallgather") {
+                    MPI_Iallgather(src.baseAddress, Int32(values.count), atelier_mpi_uint64(),
+                                   dst.baseAddress, Int32(values.count), atelier_mpi_uint64(), comm, &$0)
+                }
             }
         }
         return out
@@ -138,7 +188,9 @@ public final class Communicator: @unchecked Sendable {
         var offset = 0
         while offset < buffer.count {
             let chunk = min(buffer.count - offset, 1 << 30)
-            try check(MPI_Bcast(buffer.baseAddress! + offset, Int32(chunk), atelier_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            try collective("MPI_Ibcast") {
+                MPI_Ibcast(buffer.baseAddress! + offset, Int32(chunk), atelier_mpi_byte(), Int32(root), comm, &$0)
+            }
             offset += chunk
         }
     }
@@ -156,6 +208,13 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Iallreduce(atelier_mpi_in_place(), buffer, Int32(count), atelier_mpi_float(),
                                  atelier_mpi_sum(), comm, &request), "MPI_Iallreduce")
         return Request(handle: request)
+    }
+
+    /// Completes started requests as one collective (watched like the blocking ones).
+    public func waitAll(_ requests: inout [Request], operation: String) throws {
+        var handles = requests.map(\.handle)
+        try complete(&handles, operation)
+        requests.removeAll(keepingCapacity: true)
     }
 }
 

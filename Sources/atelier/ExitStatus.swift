@@ -14,6 +14,7 @@ enum ExitStatus: Int32 {
     case badInput = 2
     case diverged = 3
     case stoppedOnSignal = 4
+    case stalled = 5
 
     /// The exit code for an error, and whether every rank is known to have hit it too (so the job
     /// can end in order instead of MPI_Abort).
@@ -26,6 +27,7 @@ enum ExitStatus: Int32 {
             if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all
             return (.badInput, false)
         case is TrainingError: return (.diverged, true)
+        case is CollectiveStall: return (.stalled, false)
         default: return (.failure, false)
         }
     }
@@ -33,6 +35,7 @@ enum ExitStatus: Int32 {
 
 /// Prints an error, then ends this rank, and the job if other ranks cannot know about it.
 func finish(with error: Error, comm: Communicator?) -> Never {
+    if let stall = error as? CollectiveStall, let comm { finish(with: stall, comm: comm) }
     let (status, collective) = ExitStatus.of(error)
     let rank = comm?.rank ?? 0
     if !collective || rank == 0 {
@@ -42,6 +45,18 @@ func finish(with error: Error, comm: Communicator?) -> Never {
     if let comm, comm.size > 1, !collective { comm.abort(code: status.rawValue) }
     if comm != nil { Communicator.finalize() }
     exit(status.rawValue)
+}
+
+/// A stalled collective: the reporter (the lowest rank still answering) names the ranks that did
+/// not arrive and aborts the job; the other ranks give it time to, then abort on their own.
+func finish(with stall: CollectiveStall, comm: Communicator) -> Never {
+    if comm.rank == stall.reporter {
+        FileHandle.standardError.write(Data("atelier: error: [rank \(comm.rank)] \(stall)\n".utf8))
+    } else {
+        Thread.sleep(forTimeInterval: 15)   // the reporter's MPI_Abort normally ends this process first
+        FileHandle.standardError.write(Data("atelier: error: [rank \(comm.rank)] \(stall)\n".utf8))
+    }
+    comm.abort(code: ExitStatus.stalled.rawValue)
 }
 
 /// Prints a line on stdout now (mpirun forwards it as it comes).
