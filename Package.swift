@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "atelier", targets: ["atelier"]),
+        .executable(name: "atelier-fuzz", targets: ["atelier-fuzz"]),
     ],
     dependencies: [
         // Subcommands and help text for the `atelier` CLI.
@@ -51,18 +52,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        
-        
+        // Fuzz targets for every parser of untrusted input, and their libFuzzer / replay driver (.ci/fuzz).
+        .target(name: "AtelierFuzz", dependencies: ["AtelierJob", "AtelierAccounting", "AtelierCheckpoint", "AtelierModel",
+                                                    "AtelierTokenizer", "AtelierData"]),
+        .executableTarget(name: "atelier-fuzz", dependencies: ["AtelierFuzz"]),
+
         .testTarget(name: "AtelierJobTests", dependencies: ["AtelierJob"]),
         .testTarget(name: "AtelierTokenizerTests", dependencies: ["AtelierTokenizer"]),
         .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob"]),
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),
         .testTarget(name: "AtelierCheckpointTests", dependencies: ["AtelierCheckpoint", "AtelierModel", "AtelierJob", "HDF5"]),
-        .testTarget(name: "AtelierAccountingTests", dependencies: ["AtelierAccounting", "AtelierCheckpoint", "AtelierJob"]),
+        .testTarget(name: "AtelierAccountingTests", dependencies: ["AtelierAccounting", "AtelierCheckpoint", "AtelierJob",
+                                                              .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AtelierReportTests", dependencies: ["AtelierReport", "AtelierAccounting", "AtelierCheckpoint"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["AtelierFuzz"], resources: [.copy("Inputs")]),
     ]
 )

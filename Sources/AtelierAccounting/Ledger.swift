@@ -98,6 +98,12 @@ public final class Ledger: @unchecked Sendable {
     static func apply(_ op: LedgerOperation, _ db: Database) throws {
         switch op {
         case .begin(let j, let segment, let at):
+            // A launch still marked running ended without saying so: killed, out of memory, a node lost.
+            try db.execute(sql: """
+                INSERT INTO events (job_id, at, kind, message)
+                SELECT id, ?, 'launch-lost', 'launch ' || segments || ' ended without a record (killed, out of memory or a lost node); its work after its last checkpoint is counted as lost'
+                FROM jobs WHERE id = ? AND status = 'running' AND segments < ?
+                """, arguments: [at, j.id, segment])
             try db.execute(sql: """
                 INSERT INTO jobs (id, name, working_group, user, job_hash, profile, site, run_dir, world_size, segments, started_at, status)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')

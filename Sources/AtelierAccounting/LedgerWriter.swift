@@ -13,8 +13,12 @@ public final class LedgerWriter: @unchecked Sendable {
     private var ledger: Ledger?
     private var pending: [LedgerOperation] = []
     private var failing = false
+    private let busyTimeout: TimeInterval
 
-    public init(ledgerPath: String, spillPath: String, warn: @escaping @Sendable (String) -> Void) {
+    /// `busyTimeout`: how long one write waits for a ledger another process has locked before the
+    /// records are buffered and retried later.
+    public init(ledgerPath: String, spillPath: String, busyTimeout: TimeInterval = 30, warn: @escaping @Sendable (String) -> Void) {
+        self.busyTimeout = busyTimeout
         self.ledgerPath = ledgerPath
         self.spillPath = spillPath
         self.warn = warn
@@ -56,7 +60,7 @@ public final class LedgerWriter: @unchecked Sendable {
     private func drain() {
         guard !pending.isEmpty else { return }
         do {
-            if ledger == nil { ledger = try Ledger(path: ledgerPath) }
+            if ledger == nil { ledger = try Ledger(path: ledgerPath, busyTimeout: busyTimeout) }
             while let op = pending.first {
                 try ledger!.apply(op)
                 pending.removeFirst()

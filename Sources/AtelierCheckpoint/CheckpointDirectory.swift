@@ -56,6 +56,13 @@ public struct CheckpointDirectory: Sendable {
         return ordered.map { "\(path)/\($0)" }
     }
 
+    /// The name `latest` holds, if it names an existing checkpoint.
+    public func latest() -> String? {
+        guard let name = try? String(contentsOfFile: path + "/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+              FileManager.default.fileExists(atPath: "\(path)/\(name)") else { return nil }
+        return name
+    }
+
     /// Removes temporary files that a killed save left behind (never a complete checkpoint).
     public func removeStaleTemporaries() {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []

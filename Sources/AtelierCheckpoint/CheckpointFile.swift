@@ -82,6 +82,7 @@ public enum CheckpointFile {
              FloatDatasetWrite(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, source: expAvg.base + t.offset),
              FloatDatasetWrite(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, source: expAvgSq.base + t.offset)]
         })
+        FaultInjection.reached(.save, iteration: counters.iteration)
         try file.flush()
         closed = true
         try file.close()

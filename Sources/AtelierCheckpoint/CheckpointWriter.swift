@@ -41,6 +41,7 @@ public final class CheckpointWriter: @unchecked Sendable {
         queue.async { [self] in
             defer { pending.leave() }
             let writeStart = DispatchTime.now().uptimeNanoseconds
+            let target = directory.path + "/" + CheckpointDirectory.fileName(iteration: counters.iteration)
             do {
                 let path = try directory.save(iteration: counters.iteration, keepLast: keepLast, keepEvery: keepEvery) { path in
                     try CheckpointFile.write(path: path, layout: layout, params: snapshot.params, expAvg: snapshot.expAvg,
@@ -51,9 +52,16 @@ public final class CheckpointWriter: @unchecked Sendable {
                 done(Saved(path: path, iteration: counters.iteration, blockedSeconds: blocked, writeSeconds: seconds,
                            parameterHash: layout.hash(snapshot.params)))
             } catch {
-                lock.lock(); failure = error; lock.unlock()
+                let failed = SaveFailed(path: target, iteration: counters.iteration, previous: directory.latest(), underlying: error)
+                lock.lock(); failure = failed; lock.unlock()
             }
         }
+    }
+
+    /// Whether a save has failed (its error not yet thrown by `save` or `finish`); does not wait.
+    public var hasFailed: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return failure != nil
     }
 
     /// Waits for the save in flight; throws if it failed (the previous checkpoint is then intact).
@@ -84,5 +92,18 @@ public final class CheckpointWriter: @unchecked Sendable {
                 slice.element.to.update(from: slice.element.from, count: slice.element.count)
             }
         }
+    }
+}
+
+/// A checkpoint that could not be written; nothing of it is left and the previous one is intact.
+public struct SaveFailed: Error, CustomStringConvertible {
+    public let path: String
+    public let iteration: Int
+    public let previous: String?
+    public let underlying: Error
+    public var description: String {
+        "could not save the checkpoint of iteration \(iteration) (\(path)): \(underlying). "
+            + (previous.map { "The previous checkpoint, \($0), is intact; free space or fix the directory and rerun the same command to resume from it" }
+               ?? "There is no earlier checkpoint; fix the directory and rerun")
     }
 }

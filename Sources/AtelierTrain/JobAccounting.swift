@@ -105,6 +105,9 @@ final class JobAccounting {
     }
     private var pendingEvents: [(String, String)] = []
 
+    /// An event to record when the launch begins (rank 0).
+    func note(_ kind: String, message: String) { pendingEvents.append((kind, message)) }
+
     /// Rank 0: opens the job's ledger record (continuing it on resume) at `iteration` with the
     /// checkpoint's `resumed` totals; work recorded past that iteration is marked lost.
     func begin(iteration: Int, resumed: AccountingTotals, say: (String) -> Void) throws {

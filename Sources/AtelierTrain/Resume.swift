@@ -9,7 +9,10 @@ import MPI
 enum Resume {
     /// Loads the newest valid checkpoint into `step` on every rank; nil when the run has none, else
     /// the checkpoint's accounting totals (on rank 0; zero elsewhere).
-    static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator,
+    /// A checkpoint saved under a job whose trajectory fields differ from the job resuming it is
+    /// refused (`JobChanged`) unless `acceptJobChange`, in which case `accepted` hears the changes.
+    static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator, acceptJobChange: Bool = false,
+                     accepted: ([JobChange]) -> Void = { _ in },
                      say: (String) -> Void, warn: (String) -> Void) throws -> AccountingTotals? {
         let model = step.model
         // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
@@ -33,6 +36,18 @@ enum Resume {
             }
             if loaded == nil && failure == nil && !candidates.isEmpty {
                 failure = CheckpointError.noValidCheckpoint(directory: directory.path, tried: candidates)
+            }
+            if let (path, info) = loaded {
+                let changes = JobChange.trajectoryChanges(savedText: info.jobText, current: step.job)
+                if !changes.isEmpty {
+                    if acceptJobChange {
+                        warn("warning: resuming \(path) with a changed job (--accept-job-change): " + changes.map(\.description).joined(separator: "; "))
+                        accepted(changes)
+                    } else {
+                        failure = JobChanged(checkpoint: path, changes: changes)
+                        loaded = nil
+                    }
+                }
             }
             if let (_, info) = loaded {
                 let c = info.counters
@@ -79,5 +94,16 @@ enum Resume {
             try comm.broadcast(UnsafeMutableRawBufferPointer(start: step.model.params.base, count: step.model.params.bytes))
         }
         say("initialised from the Hugging Face model in \(directory)")
+    }
+}
+
+/// The job resuming a run differs from the one its checkpoint was saved under in a field that
+/// changes what is computed.
+public struct JobChanged: Error, CustomStringConvertible {
+    public let checkpoint: String
+    public let changes: [JobChange]
+    public var description: String {
+        "\(checkpoint) was saved under a different job: " + changes.map(\.description).joined(separator: "; ")
+            + ". Resume with the job as it was (RUN_DIR/job.toml holds it), start a new run directory, or pass --accept-job-change to continue with the new values (recorded in the ledger)"
     }
 }

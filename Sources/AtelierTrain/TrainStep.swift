@@ -90,6 +90,8 @@ public final class TrainStep {
 
         model.grads.zero()
         var lossSum = 0.0
+        let iteration = progress.iteration + 1
+        FaultInjection.reached(.forward, iteration: iteration)
         for m in 0..<accumulation {
             acts.tokens = microTokens[m]
             acts.targets = microTargets[m]
@@ -97,8 +99,10 @@ public final class TrainStep {
             lossSum += model.loss(acts, gradientScale: scale).loss
             let last = m == accumulation - 1
             if last { buckets?.begin() }
-            model.backward(acts, observer: last ? buckets : nil)
+            let observer: GradientObserver? = last ? buckets : nil
+            model.backward(acts, observer: last && FaultInjection.armed(.backward) ? FaultAtFirstGradient(observer, iteration: iteration) : observer)
         }
+        FaultInjection.reached(.allreduce, iteration: iteration)
         try buckets?.finish()
         var totals = [lossSum]
         if comm.size > 1 { try comm.allReduceSum(&totals) }
@@ -173,4 +177,18 @@ extension TrainStep {
                                     bitsPerByte: bytes > 0 ? loss / (log(2) * bytes) : .nan, tokens: Int(tokens))
         }
     }
+}
+
+/// Forwards to the gradient buckets (if any), and injects the planned `backward` fault once the
+/// first gradients of the step are final.
+final class FaultAtFirstGradient: GradientObserver {
+    let inner: GradientObserver?
+    let iteration: Int
+    var fired = false
+    init(_ inner: GradientObserver?, iteration: Int) { (self.inner, self.iteration) = (inner, iteration) }
+    func gradientsReady(_ range: Range<Int>) {
+        inner?.gradientsReady(range)
+        if !fired { fired = true; FaultInjection.reached(.backward, iteration: iteration) }
+    }
+    func progress() { inner?.progress() }
 }

@@ -19,9 +19,11 @@ public final class TrainingRun {
 
     let blasThreads: Int
     let overBudget: Bool
+    let acceptJobChange: Bool
 
     public init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int, overBudget: Bool = false,
-                say: @escaping @Sendable (String) -> Void) {
+                acceptJobChange: Bool = false, say: @escaping @Sendable (String) -> Void) {
+        self.acceptJobChange = acceptJobChange
         self.job = job
         self.blasThreads = blasThreads
         self.overBudget = overBudget
@@ -85,7 +87,9 @@ public final class TrainingRun {
         let accounting = try JobAccounting(job: job, comm: comm, topology: topology, blasThreads: blasThreads,
                                            warn: { message in if isRankZero { warn(message) } })
         try accounting.checkBudget(overBudget: overBudget, say: say)
-        let resumedTotals = try Resume.load(into: step, directory: checkpoints, comm: comm, say: say, warn: warn)
+        let resumedTotals = try Resume.load(into: step, directory: checkpoints, comm: comm, acceptJobChange: acceptJobChange,
+                                            accepted: { accounting.note("job-change", message: "resumed with --accept-job-change: " + $0.map(\.description).joined(separator: "; ")) },
+                                            say: say, warn: warn)
         let resumed = resumedTotals != nil
         if !resumed, let directory = job.initFrom {
             try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say)
@@ -161,6 +165,8 @@ public final class TrainingRun {
                 try metrics?.append(iteration: result.iteration, validation: validation)
                 accounting.record(iteration: result.iteration, validation: validation)
             }
+            // A background save that failed ends the run now rather than at the next save.
+            if writer?.hasFailed == true { try writer?.finish() }
             // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
             let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9
             let timeDue = job.checkpoint.intervalMinutes > 0 && minutes >= job.checkpoint.intervalMinutes && comm.rank == 0

@@ -1,6 +1,7 @@
 import AtelierAccounting
 import AtelierCheckpoint
 import Foundation
+import GRDB
 import XCTest
 
 func temporaryPath(_ name: String) -> String {
@@ -111,6 +112,30 @@ final class LedgerTests: XCTestCase {
         let ledger = try Ledger(path: good)
         XCTAssertEqual(try ledger.totals(jobID: "b").modelFlops, 30e12)
         XCTAssertEqual(try ledger.jobs().first?.status, "finished")
+    }
+
+    /// A ledger another process holds locked (an exclusive transaction) longer than the busy
+    /// timeout: the records are buffered with one warning naming the lock, nothing is lost, and
+    /// they are written once the lock is released.
+    func testLockedLedgerBuffersUntilReleased() throws {
+        let path = temporaryPath("locked.sqlite")
+        _ = try Ledger(path: path)
+        final class Warnings: @unchecked Sendable { var lines: [String] = [] }
+        let warnings = Warnings()
+        let locker = try DatabaseQueue(path: path)
+        try locker.writeWithoutTransaction { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
+        let writer = LedgerWriter(ledgerPath: path, spillPath: temporaryPath("locked-pending.jsonl"), busyTimeout: 0.2,
+                                  warn: { warnings.lines.append($0) })
+        writer.submit(.begin(job("l"), segment: 1, at: 0))
+        for i in 1...3 { writer.submit(.interval(interval("l", i, iterations: (i * 10 - 9)...(i * 10)))) }
+        XCTAssertEqual(writer.flush(), 4, "nothing can be written while the ledger is locked")
+        XCTAssertEqual(warnings.lines.count, 1, "\(warnings.lines)")
+        XCTAssertTrue(warnings.lines[0].contains("locked"), warnings.lines[0])
+        try locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+        XCTAssertEqual(writer.flush(), 0)
+        writer.close()
+        XCTAssertEqual(try Ledger(path: path).totals(jobID: "l").modelFlops, 30e12)
+        XCTAssertTrue(warnings.lines.last!.contains("writable again"), "\(warnings.lines)")
     }
 }
 

@@ -22,7 +22,7 @@ struct AtelierProcess {
         (getuid() == 0 ? ["--allow-run-as-root"] : []) + ["--oversubscribe"]
     }
 
-    static func run(_ arguments: [String], ranks: Int? = nil, cwd: URL? = nil) throws -> Result {
+    static func run(_ arguments: [String], ranks: Int? = nil, cwd: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         if let ranks {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -31,7 +31,7 @@ struct AtelierProcess {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
         }
-        return try launch(process, cwd: cwd)
+        return try launch(process, cwd: cwd, environment: environment)
     }
 
     /// mpirun with one app context per entry: `[[args of rank 0], [args of rank 1], ...]`.
@@ -56,9 +56,9 @@ struct AtelierProcess {
         }
     }
 
-    private static func launch(_ process: Process, cwd: URL?) throws -> Result {
+    static func launch(_ process: Process, cwd: URL?, environment: [String: String] = [:]) throws -> Result {
         if let cwd { process.currentDirectoryURL = cwd }
-        process.environment = cleanEnvironment
+        process.environment = cleanEnvironment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A multi-host test cluster on one machine: N "hosts" as Linux network namespaces, each with one
+# interface on a private bridge, optionally with shaped links, and an OpenMPI hostfile for them.
+# OpenMPI reaches the hosts through netns-rsh (its plm_rsh_agent), and ranks on different hosts
+# talk over TCP through the bridge, as on a real cluster's network.
+#
+#   netns-cluster.sh up N [--rate RATE] [--delay DELAY] [--slots S] [--dir DIR]
+#   netns-cluster.sh down [--dir DIR]
+#   netns-cluster.sh status [--dir DIR]
+#   netns-cluster.sh mpirun [--dir DIR] -- MPIRUN-ARGS...   (runs mpirun on host 0 with the right options)
+#
+# RATE (e.g. 1gbit, 100mbit) caps each host's outgoing traffic; DELAY (e.g. 1ms) adds latency.
+# Shaping uses tc netem when the kernel has it, else tbf (rate only; DELAY then is an error).
+# Everything lives in namespaces named atelier-<name>: the host's own network is not touched.
+# Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN) and iproute2.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cmd=${1:-}; shift || true
+dir=${ATELIER_NETNS_DIR:-/tmp/atelier-netns}
+hosts="" rate="" delay="" slots=1
+mpirun_args=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rate) rate=$2; shift 2 ;;
+        --delay) delay=$2; shift 2 ;;
+        --slots) slots=$2; shift 2 ;;
+        --dir) dir=$2; shift 2 ;;
+        --) shift; mpirun_args=("$@"); break ;;
+        [0-9]*) hosts=$1; shift ;;
+        *) echo "netns-cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+subnet=10.213.0          # private test subnet, only inside the namespaces
+switch=atelier-switch    # the namespace holding the bridge
+
+die() { echo "netns-cluster.sh: $*" >&2; exit 2; }
+
+down() {
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^atelier-' || true); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -f "$dir/hostfile" "$dir/hosts"
+}
+
+shape() {   # shape NS DEV
+    local ns=$1 dev=$2
+    [[ -z $rate && -z $delay ]] && return 0
+    if tc -n "$ns" qdisc add dev "$dev" root netem ${rate:+rate $rate} ${delay:+delay $delay} 2>/dev/null; then
+        return 0
+    fi
+    [[ -n $delay ]] && die "this kernel has no netem qdisc (sch_netem), so --delay cannot be applied; use --rate alone"
+    # tbf: a token bucket at RATE, with a burst of about 1 ms of traffic (at least 64 KB)
+    local bits
+    local number=${rate%bit}; bits=$(numfmt --from=si "${number^^}" 2>/dev/null) || die "--rate '$rate' is not a rate like 1gbit or 100mbit"
+    local burst=$(( bits / 8 / 1000 )); (( burst < 65536 )) && burst=65536
+    tc -n "$ns" qdisc add dev "$dev" root tbf rate "$rate" burst "$burst" latency 100ms
+}
+
+up() {
+    [[ -n $hosts && $hosts -ge 1 && $hosts -le 64 ]] || die "up needs a host count from 1 to 64, e.g. 'up 4'"
+    [[ $(id -u) -eq 0 ]] || die "creating namespaces needs root"
+    down
+    mkdir -p "$dir"
+    ip netns add $switch
+    ip -n $switch link add br0 type bridge
+    ip -n $switch link set br0 up
+    : > "$dir/hostfile"; : > "$dir/hosts"
+    for ((i = 0; i < hosts; i++)); do
+        local ns=atelier-h$i addr=$subnet.$((i + 1))
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        ip -n $switch link add "p$i" type veth peer name eth0 netns "$ns"
+        ip -n $switch link set "p$i" master br0 up
+        ip -n "$ns" addr add "$addr/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        shape "$ns" eth0
+        echo "$addr slots=$slots" >> "$dir/hostfile"
+        echo "$addr $ns" >> "$dir/hosts"
+    done
+    # every host reaches host 0 before anyone relies on it (when ping is installed)
+    command -v ping > /dev/null || hosts_to_check=0
+    for ((i = 1; i < ${hosts_to_check:-$hosts}; i++)); do
+        ip netns exec atelier-h0 ping -c 1 -W 2 "$subnet.$((i + 1))" > /dev/null || die "host $i does not answer on the bridge"
+    done
+    echo "$hosts hosts up (${rate:-unshaped}${delay:+, delay $delay}); hostfile $dir/hostfile"
+}
+
+status() {
+    [[ -f $dir/hosts ]] || { echo "no netns cluster (no $dir/hosts)"; return 0; }
+    while read -r addr ns; do
+        echo "$ns $addr: $(tc -n "$ns" qdisc show dev eth0 | head -1)"
+    done < "$dir/hosts"
+}
+
+run_mpirun() {
+    [[ -f $dir/hostfile ]] || die "no cluster is up: run 'netns-cluster.sh up N' first"
+    # TCP between hosts over the bridge only; shared memory within a host; OpenMPI's daemons are
+    # started in each namespace by netns-rsh instead of ssh.
+    exec ip netns exec atelier-h0 env ATELIER_NETNS_DIR="$dir" mpirun \
+        --hostfile "$dir/hostfile" \
+        --mca plm_rsh_agent "$here/netns-rsh" --mca plm_rsh_no_tree_spawn 1 \
+        --mca btl self,vader,tcp --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24 \
+        "${mpirun_args[@]}"
+}
+
+case $cmd in
+    up) up ;;
+    down) down; echo "netns cluster removed" ;;
+    status) status ;;
+    mpirun) run_mpirun ;;
+    *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
