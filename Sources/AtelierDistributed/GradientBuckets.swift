@@ -11,7 +11,15 @@ import MPI
 /// Gradients arrive already divided by the global number of target tokens, so the sum over ranks
 /// is the global mean gradient.
 public final class GradientBuckets: GradientObserver {
+    /// When the buckets' all-reduces are issued.
+    public enum Mode: String, Sendable, CaseIterable {
+        case overlapped        // as soon as each bucket is complete, during backward
+        case afterBackward     // all of them after backward (the same buckets, nothing hidden)
+        case skipped           // never: compute only, for benchmarks (ranks' weights then drift apart)
+    }
+
     public let buckets: [Range<Int>]     // flat offsets, in the order they complete
+    public var mode: Mode = .overlapped
     let comm: Communicator
     let grads: FloatBuffer
     private var readyFrom: Int
@@ -50,6 +58,10 @@ public final class GradientBuckets: GradientObserver {
 
     public func gradientsReady(_ range: Range<Int>) {
         readyFrom = min(readyFrom, range.lowerBound)
+        if mode == .overlapped { issueCompleteBuckets() }
+    }
+
+    private func issueCompleteBuckets() {
         while nextBucket < buckets.count && buckets[nextBucket].lowerBound >= readyFrom {
             let b = buckets[nextBucket]
             do {
@@ -69,6 +81,11 @@ public final class GradientBuckets: GradientObserver {
 
     /// Waits for every bucket's all-reduce; afterwards every rank holds the same summed gradients.
     public func finish() throws {
+        switch mode {
+        case .overlapped: break
+        case .afterBackward: issueCompleteBuckets()
+        case .skipped: nextBucket = buckets.count
+        }
         precondition(nextBucket == buckets.count, "backward did not report every gradient range")
         try comm.waitAll(&pending, operation: "gradient all-reduce")
         if let firstError { throw firstError }

@@ -106,6 +106,9 @@ public struct DistributedSettings: Equatable, Sendable {
     /// A collective that has not completed after this many seconds ends the job, naming the
     /// ranks that did not arrive (exit code 5).
     public var collectiveTimeoutSeconds: Double = 600
+    /// All-reduce each gradient bucket during backward as soon as it is complete (true), or all
+    /// of them after backward (false: slower; for comparison and debugging).
+    public var overlap = true
 }
 
 public struct CheckpointSettings: Equatable, Sendable {

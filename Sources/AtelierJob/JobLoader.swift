@@ -135,7 +135,8 @@ extension Job {
 
         distributed = DistributedSettings(bucketMegabytes: try r.double("distributed.bucket_mb", default: 25, above: 0),
                                           blasThreads: try r.optionalInt("distributed.blas_threads", min: 1),
-                                          collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0))
+                                          collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0),
+                                          overlap: try r.bool("distributed.overlap", default: true))
         checkpoint = CheckpointSettings(
             intervalIterations: try r.int("checkpoint.interval_iterations", default: 100, min: 0),
             intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0),

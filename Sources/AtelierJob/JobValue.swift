@@ -79,9 +79,12 @@ extension JobValue {
 
     /// Parses TOML text into a table.
     public static func parse(toml text: String, file: String) throws -> JobValue {
+        if let problem = TOMLInputCheck.firstUnparsablePlace(text) {
+            throw JobError.syntax(file: file, line: problem.line, column: problem.column, message: problem.message)
+        }
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
+            table = try TOMLAssertionGuard.parsing(file) { try TOMLTable(string: text) }
         } catch let error as TOMLParseError {
             throw JobError.syntax(file: file, line: error.source.begin.line, column: error.source.begin.column,
                                   message: error.description)

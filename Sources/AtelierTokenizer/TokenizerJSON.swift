@@ -71,6 +71,11 @@ extension BPETokenizer {
             specials.append((content, Int32(id)))
         }
         let count = max(vocab.values.max() ?? -1, specials.map { Int($0.1) }.max() ?? -1) + 1
+        // ids run from 0 without gaps, so none can reach past the number of tokens (found by fuzzing:
+        // one huge id would otherwise size the table)
+        guard count <= vocab.count + specials.count else {
+            throw bad("has a token id of \(count - 1) among \(vocab.count + specials.count) tokens; ids must run from 0 without gaps")
+        }
         var tokens = [[UInt8]?](repeating: nil, count: count)
         let specialByID = Dictionary(specials.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
         for (text, id) in vocab {

@@ -37,7 +37,7 @@ public final class TrainStep {
     public let accumulation: Int
     public var progress = TrainingCounters()
     let comm: Communicator
-    let buckets: GradientBuckets?
+    public let buckets: GradientBuckets?
     let acts: Activations
     private var microTokens: [[Int32]] = []
     private var microTargets: [[Int32]] = []
@@ -58,6 +58,7 @@ public final class TrainStep {
             ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm,
                               bucketBytes: Int(job.distributed.bucketMegabytes * 1_048_576))
             : nil
+        buckets?.mode = job.distributed.overlap ? .overlapped : .afterBackward
         let n = acts.rows
         microTokens = Array(repeating: [Int32](repeating: 0, count: n), count: accumulation)
         microTargets = microTokens

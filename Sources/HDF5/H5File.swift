@@ -218,7 +218,9 @@ public final class H5File {
         case .int64: ok = cls == H5T_INTEGER && size == 8 && H5Tget_sign(type) == H5T_SGN_2
         case .uint8: ok = cls == H5T_INTEGER && size == 1 && H5Tget_sign(type) == H5T_SGN_NONE
         }
-        guard ok else { throw HDF5Error(file: path, object: name, problem: "holds the wrong element type (expected \(kind.rawValue))") }
+        guard ok, H5Tget_order(type) == H5T_ORDER_LE || size == 1 else {
+            throw HDF5Error(file: path, object: name, problem: "holds the wrong element type (expected little-endian \(kind.rawValue))")
+        }
         let space = H5Dget_space(dataset)
         guard space >= 0 else { throw HDF5Error(file: path, object: name, problem: "has an unreadable shape") }
         defer { H5Sclose(space) }
@@ -240,8 +242,24 @@ public final class H5File {
 
     private func readAll(_ dataset: hid_t, name: String, memoryType: hid_t, count: Int, into data: UnsafeMutableRawPointer) throws {
         guard count > 0 else { return }
+        let space = H5Dget_space(dataset)
+        guard space >= 0 else { throw HDF5Error(file: path, object: name, problem: "has an unreadable shape") }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        var dims = [hsize_t](repeating: 0, count: max(0, rank))
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        H5Sclose(space)
+        let shape = dims.map { Int($0) }
+        let elementSize = Int(H5Tget_size(memoryType))
+        guard !shape.isEmpty, shape.reduce(1, *) == count else {
+            throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected \(count) elements")
+        }
+        if let chunks = try storedChunks(dataset, name: name, shape: shape, elementSize: elementSize) {
+            try readChunks(chunks, name: name, shape: shape, elementSize: elementSize, into: data)
+            return
+        }
+        // No filters: HDF5 reads the stored bytes as they are.
         guard H5Dread(dataset, memoryType, atelier_h5s_all(), atelier_h5s_all(), atelier_h5p_default(), data) >= 0 else {
-            throw HDF5Error(file: path, object: name, problem: "cannot be read: checksum mismatch or damaged data")
+            throw HDF5Error(file: path, object: name, problem: "cannot be read: damaged data")
         }
     }
 }

@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure checkpoint save and load of the benchmark model instead, against raw disk I/O of the same bytes.")
     var checkpoint = false
     @Option(help: "Where --checkpoint writes its files (removed afterwards).") var dir = "runs/bench-checkpoint"
+    @Flag(help: "Measure what overlapping the gradient all-reduce with backward hides, and the bytes each rank sends per step (under mpirun, best on the netns cluster with shaped links: docs/benchmarks.md).")
+    var overlap = false
+    @Option(help: "With --overlap: rounds of the three modes, in rotating order.") var rounds = 3
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("Override a field of the benchmark job (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
@@ -58,6 +61,12 @@ struct BenchCommand: ParsableCommand {
             if checkpoint {
                 guard context.comm.rank == 0 else { return .success }
                 let report = try CheckpointBench(shape: context.job.model, directory: dir).measure()
+                say(json ? String(decoding: try JSONEncoder().encode(report), as: UTF8.self) : report.text)
+                return .success
+            }
+            if overlap {
+                let report = try OverlapBench(job: context.job, comm: context.comm, rounds: rounds, steps: steps).measure()
+                guard context.comm.rank == 0 else { return .success }
                 say(json ? String(decoding: try JSONEncoder().encode(report), as: UTF8.self) : report.text)
                 return .success
             }
