@@ -20,14 +20,17 @@ public final class Ledger: @unchecked Sendable {
         // Jobs that start together on a new ledger race to switch it to WAL and to create its
         // tables; SQLite answers the losers "busy" or "exists" at once, without waiting. They
         // retry, and then find the work done.
+        // (Only for as long as one busy wait: a ledger another process holds locked is an outage
+        // for the caller to handle, not a race.)
         var attempt = 0
+        let deadline = Date().addingTimeInterval(max(busyTimeout, 1))
         while true {
             do {
                 let pool = try DatabasePool(path: path, configuration: config)
                 try Self.migrator.migrate(pool)
                 self.pool = pool
                 break
-            } catch let error as DatabaseError where attempt < 30
+            } catch let error as DatabaseError where attempt < 30 && Date() < deadline
                         && [.SQLITE_ERROR, .SQLITE_CONSTRAINT, .SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
                 attempt += 1
                 usleep(useconds_t(10_000 * min(attempt, 10)))

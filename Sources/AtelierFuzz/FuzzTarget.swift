@@ -63,6 +63,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     /// Writes `data` to a file in this process's scratch directory (in memory where possible).
     static func scratch(_ name: String, _ data: Data) throws -> String {
+        try? FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
         let path = scratchDirectory + "/" + name
         try data.write(to: URL(fileURLWithPath: path))
         return path

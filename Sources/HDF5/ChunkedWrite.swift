@@ -1,4 +1,7 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// One float32 dataset to write: its name, its shape, and where its elements are (row-major).
@@ -88,6 +91,9 @@ extension H5File {
             stop.requested = true
             free.signal()
             prepared.wait()
+            // After an early exit the preparing thread has taken more of `free` than this thread
+            // gave back; libdispatch traps on disposing a semaphore below its initial value.
+            for _ in 0..<ring { free.signal() }
         }
         for (i, piece) in pieces.enumerated() {
             try createThrough(piece.dataset)
@@ -95,11 +101,12 @@ extension H5File {
             let rank = writes[piece.dataset].shape.count
             var offset = [hsize_t](repeating: 0, count: rank)
             offset[0] = hsize_t(piece.firstRow)
+            errno = 0
             let status = H5Dwrite_chunk(datasets[piece.dataset], atelier_h5p_default(), 0, offset, piece.chunkBytes + 4,
                                         buffers.base[i % ring])
             free.signal()
             guard status >= 0 else {
-                throw HDF5Error(file: path, object: writes[piece.dataset].name, problem: "write failed (disk full?)")
+                throw HDF5Error(file: path, object: writes[piece.dataset].name, problem: "write failed: \(Self.systemReason())")
             }
         }
         try createThrough(writes.count - 1)   // datasets after the last chunk hold no elements

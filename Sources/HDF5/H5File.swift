@@ -1,4 +1,7 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An HDF5 error, naming the file and the object it concerns.
 public struct HDF5Error: Error, CustomStringConvertible {
@@ -40,12 +43,17 @@ public final class H5File {
     }
 
     /// Writes everything buffered to the file (the caller fsyncs the file afterwards).
+    /// The system's reason for the last failed call (errno), as far as HDF5 left it.
+    static func systemReason() -> String { errno != 0 ? String(cString: strerror(errno)) : "HDF5 gives no system reason" }
+
     public func flush() throws {
-        guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else { throw HDF5Error(file: path, object: "", problem: "flush failed") }
+        errno = 0
+        guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else { throw HDF5Error(file: path, object: "", problem: "flush failed: \(Self.systemReason())") }
     }
 
     public func close() throws {
-        guard H5Fclose(id) >= 0 else { throw HDF5Error(file: path, object: "", problem: "close failed (data may not be on disk)") }
+        errno = 0
+        guard H5Fclose(id) >= 0 else { throw HDF5Error(file: path, object: "", problem: "close failed (data may not be on disk): \(Self.systemReason())") }
     }
 
     public func exists(_ name: String) -> Bool {

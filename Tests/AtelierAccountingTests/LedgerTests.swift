@@ -123,7 +123,16 @@ final class LedgerTests: XCTestCase {
         final class Warnings: @unchecked Sendable { var lines: [String] = [] }
         let warnings = Warnings()
         let locker = try DatabaseQueue(path: path)
-        try locker.writeWithoutTransaction { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
+        let acquired = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            try? locker.inTransaction(.exclusive) { _ in
+                acquired.signal()
+                release.wait()
+                return .commit
+            }
+            released.signal()
+        }
+        acquired.wait()
         let writer = LedgerWriter(ledgerPath: path, spillPath: temporaryPath("locked-pending.jsonl"), busyTimeout: 0.2,
                                   warn: { warnings.lines.append($0) })
         writer.submit(.begin(job("l"), segment: 1, at: 0))
@@ -131,7 +140,8 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(writer.flush(), 4, "nothing can be written while the ledger is locked")
         XCTAssertEqual(warnings.lines.count, 1, "\(warnings.lines)")
         XCTAssertTrue(warnings.lines[0].contains("locked"), warnings.lines[0])
-        try locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+        release.signal()
+        released.wait()
         XCTAssertEqual(writer.flush(), 0)
         writer.close()
         XCTAssertEqual(try Ledger(path: path).totals(jobID: "l").modelFlops, 30e12)

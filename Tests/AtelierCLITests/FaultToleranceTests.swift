@@ -19,7 +19,7 @@ final class FaultToleranceTests: XCTestCase {
 
     func job(_ name: String) throws -> String {
         try writeTinyJob(in: dir, name: name, micro: 2, extra: "[checkpoint]\ninterval_iterations = 3\nkeep_last = 5",
-                         accounting: "interval_seconds = 0.2")
+                         accounting: "interval_seconds = 0.001")   // an interval closes at every iteration
     }
 
     func train(_ job: String, _ overrides: [String] = [], fault: String? = nil, extra: [String] = []) throws -> (AtelierProcess.Result, Double) {
@@ -113,24 +113,31 @@ final class FaultToleranceTests: XCTestCase {
     /// checkpoint intact and loadable, and a rerun with space again resumes from it.
     func testFullDiskDuringSaveKeepsThePreviousCheckpoint() throws {
         try XCTSkipUnless(getuid() == 0, "mounting a small tmpfs needs root")
+        // the size of one checkpoint of this job, from a run on the normal disk
+        let probe = try job("probe")
+        XCTAssertEqual(try train(probe, ["train.iterations=3"]).0.status, 0)
+        let size = try XCTUnwrap(try FileManager.default.attributesOfItem(
+            atPath: dir.appendingPathComponent("runs/probe/checkpoints/iter_0000003.h5").path)[.size] as? Int)
+        // A disk of 2.5 checkpoints: those of iterations 3 and 6 fit, the one of iteration 9 does not.
         let path = try job("full")
         let checkpoints = dir.appendingPathComponent("runs/full/checkpoints")
         try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
-        let mount = try NetnsCluster.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", checkpoints.path])
+        let mount = try NetnsCluster.run(["mount", "-t", "tmpfs", "-o", "size=\(size * 5 / 2 / 1024)k", "tmpfs", checkpoints.path])
         try XCTSkipUnless(mount.status == 0, "cannot mount a tmpfs here: \(mount.stderr)")
         defer { _ = try? NetnsCluster.run(["umount", "-l", checkpoints.path]) }
-        // A 1 MB disk: two checkpoints fit (about 0.4 MB each), the third does not.
         let (full, _) = try train(path, ["checkpoint.keep_last=10"])
         XCTAssertEqual(full.status, 1, full.stdout)
-        XCTAssertTrue(full.stderr.contains("iter_0000009.h5"), full.stderr)
-        XCTAssertTrue(full.stderr.lowercased().contains("space"), full.stderr)
+        XCTAssertTrue(full.stderr.contains("could not save the checkpoint of iteration 9"), full.stderr)
+        XCTAssertTrue(full.stderr.contains("No space left on device"), full.stderr)
+        XCTAssertTrue(full.stderr.contains("iter_0000006.h5, is intact"), full.stderr)
         let latest = try String(contentsOf: checkpoints.appendingPathComponent("latest"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(latest, "iter_0000006.h5")
         let verify = try AtelierProcess.run(["checkpoint", "verify", checkpoints.appendingPathComponent(latest).path])
         XCTAssertEqual(verify.status, 0, verify.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.contains(".tmp") }, [],
                        "the failed save removed its partial file")
-        // space again (retention keeps 1): the rerun resumes from iteration 6
+        // space again (the oldest checkpoint removed, retention keeps 1): the rerun resumes from iteration 6
+        try FileManager.default.removeItem(at: checkpoints.appendingPathComponent("iter_0000003.h5"))
         let (rerun, _) = try train(path, ["checkpoint.keep_last=1"])
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         XCTAssertTrue(rerun.stdout.contains("at iteration 6,"), rerun.stdout)
