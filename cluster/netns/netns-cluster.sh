@@ -100,7 +100,7 @@ run_mpirun() {
     # started in each namespace by netns-rsh instead of ssh.
     exec ip netns exec atelier-h0 env ATELIER_NETNS_DIR="$dir" mpirun \
         --hostfile "$dir/hostfile" \
-        --mca plm_rsh_agent "$here/netns-rsh" --mca plm_rsh_no_tree_spawn 1 \
+        --mca plm_rsh_agent "$here/netns-rsh" --mca plm_rsh_no_tree_spawn 1 --bind-to none \
         --mca btl self,vader,tcp --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24 \
         "${mpirun_args[@]}"
 }
