@@ -23,9 +23,31 @@ struct NetnsCluster {
 
     /// `mpirun -np ranks atelier ARGS` on the cluster (mpirun on host 0).
     func train(_ arguments: [String], ranks: Int, environment: [String] = []) throws -> AtelierProcess.Result {
-        try Self.run(["bash", Self.script, "mpirun", "--dir", dir.path, "--"]
+        // (bounded: a launch that hangs fails the test instead of the whole suite)
+        try Self.run(["timeout", "300", "bash", Self.script, "mpirun", "--dir", dir.path, "--"]
                      + (getuid() == 0 ? ["--allow-run-as-root"] : []) + environment.flatMap { ["-x", $0] }
                      + ["-np", String(ranks), AtelierProcess.executable] + arguments, cwd: TrainCommandTests.root)
+    }
+
+    /// Runs a command that may leave daemons behind: its output goes through a file, not pipes
+    /// (a daemon holding a pipe open would keep the reader waiting for the end of it).
+    static func runLeavingDaemons(_ arguments: [String]) throws -> AtelierProcess.Result {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-daemon-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = AtelierProcess.cleanEnvironment
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return AtelierProcess.Result(status: process.terminationStatus, stdout: output, stderr: output)
     }
 
     static func run(_ arguments: [String], cwd: URL? = nil) throws -> AtelierProcess.Result {
@@ -64,7 +86,7 @@ final class MultiHostTests: XCTestCase {
             XCTAssertNil(ProcessInfo.processInfo.environment["CI"], "CI must prepare the quickstart's data (.ci/run)")
             throw XCTSkip("run bash jobs/quickstart/prepare-data.sh first")
         }
-        let common = ["train.iterations=8", "train.log_interval=1", "train.eval_interval=0", "distributed.blas_threads=1"]
+        let common = ["train.iterations=8", "schedule.warmup_samples=32", "train.log_interval=1", "train.eval_interval=0", "distributed.blas_threads=1"]
         func arguments(_ name: String, micro: Int) -> [String] {
             ["train", "jobs/quickstart/quickstart.toml"]
                 + (common + ["batch.micro_batch_size=\(micro)", "run_dir=\(dir.appendingPathComponent(name).path)"]).flatMap { ["--set", $0] }

@@ -64,7 +64,7 @@ up() {
     down
     mkdir -p "$dir"
     ip netns add $switch
-    ip -n $switch link add br0 type bridge
+    ip -n $switch link add br0 type bridge forward_delay 0 stp_state 0
     ip -n $switch link set br0 up
     : > "$dir/hostfile"; : > "$dir/hosts"
     for ((i = 0; i < hosts; i++)); do
@@ -79,7 +79,12 @@ up() {
         echo "$addr slots=$slots" >> "$dir/hostfile"
         echo "$addr $ns" >> "$dir/hosts"
     done
-    # every host reaches host 0 before anyone relies on it (when ping is installed)
+    # every bridge port forwards, and every host reaches host 0 (when ping is installed), before
+    # anyone relies on it
+    for _ in $(seq 50); do
+        bridge -n $switch link show | grep -qv "state forwarding" || break
+        sleep 0.1
+    done
     command -v ping > /dev/null || hosts_to_check=0
     for ((i = 1; i < ${hosts_to_check:-$hosts}; i++)); do
         ip netns exec atelier-h0 ping -c 1 -W 2 "$subnet.$((i + 1))" > /dev/null || die "host $i does not answer on the bridge"

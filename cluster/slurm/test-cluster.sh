@@ -16,12 +16,21 @@ up() {
     [[ $(id -u) -eq 0 ]] || die "needs root"
     for tool in munged slurmctld slurmd sbatch; do command -v $tool > /dev/null || die "$tool is missing: apt-get install slurmd slurmctld slurm-client munge"; done
     down_quietly
+    # The daemons must not inherit the caller's descriptors beyond stdio (munged keeps them all):
+    # a caller waiting for one of them to close, as Foundation's Process does, would wait forever.
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
     mkdir -p "$dir"/{state,spool,log,munge}
     chmod 700 "$dir/munge"
     dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
     chmod 400 "$dir/munge/munge.key"
+    # (daemons get no terminal and none of the caller's pipes: a caller reading our output to its
+    # end would otherwise wait for them)
     munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/socket" \
-        --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/seed"
+        --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/seed" \
+        < /dev/null >> "$dir/log/munged.log" 2>&1
     local cpus mem
     cpus=$(nproc)
     mem=$(( $(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 1024 - 1024 ))
@@ -55,13 +64,21 @@ NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
     export SLURM_CONF=$dir/slurm.conf
-    slurmctld -f "$dir/slurm.conf"
-    slurmd -f "$dir/slurm.conf"
+    if (exec 3<> /dev/tcp/127.0.0.1/16817) 2> /dev/null; then die "port 16817 is in use (another Slurm?): stop it first"; fi
+    slurmctld -f "$dir/slurm.conf" < /dev/null >> "$dir/log/slurmctld.log" 2>&1
+    slurmd -f "$dir/slurm.conf" < /dev/null >> "$dir/log/slurmd.log" 2>&1
     for _ in $(seq 60); do
         if sinfo -h -o %T 2>/dev/null | grep -qx idle; then echo "slurm up: export SLURM_CONF=$dir/slurm.conf"; return 0; fi
         sleep 1
     done
-    die "the node did not become idle; see $dir/log"
+    down_quietly_keep_logs
+    die "the node did not become idle within 60 s; see $dir/log"
+}
+
+down_quietly_keep_logs() {
+    for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
+        [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
 }
 
 down_quietly() {
