@@ -41,7 +41,11 @@ final class SlurmTests: XCTestCase {
     /// checkpoint and finishes. Slurm holds a requeued job for two minutes before it may start
     /// again; the test lets it start at once.
     func testWallTimeSignalCheckpointsAndTheRequeuedJobResumes() throws {
-        let job = try writeTinyJob(in: dir, name: "slurm", micro: 4, extra: "iterations = 1000000\nlog_interval = 1000\n[checkpoint]\ninterval_iterations = 0")
+        let job = try writeTinyJob(in: dir, name: "slurm", micro: 4, extra: "[checkpoint]\ninterval_iterations = 0")
+        let original = try String(contentsOfFile: job, encoding: .utf8)
+        try original.replacingOccurrences(of: "iterations = 20\n", with: "iterations = 1000000\n")
+            .replacingOccurrences(of: "log_interval = 1\n", with: "log_interval = 1000\n")
+            .write(toFile: job, atomically: true, encoding: .utf8)
         let log = dir.appendingPathComponent("slurm.out").path
         let submit = try slurm(["ATELIER=\(AtelierProcess.executable)", "sbatch", "--parsable", "--nodes=1", "--ntasks-per-node=2",
                                 "--time=3", "--signal=B:USR1@170", "--chdir=\(dir.path)", "--output=\(log)",
