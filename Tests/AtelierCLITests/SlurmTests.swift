@@ -68,6 +68,10 @@ final class SlurmTests: XCTestCase {
             .map { Int(text[$0].split(separator: " ").last!)! })
         let jobText = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: "iterations = 1000000", with: "iterations = \(stoppedAt + 50)")
         try jobText.write(toFile: job, atomically: true, encoding: .utf8)
+        // once Slurm has put it back in the queue (updating it while it still completes fails it)
+        let queued = Date().addingTimeInterval(60)
+        while Date() < queued, try state(id) != "PENDING" { sleep(1) }
+        XCTAssertEqual(try state(id), "PENDING")
         _ = try slurm(["scontrol", "update", "JobId=\(id)", "StartTime=now"])
         let end = Date().addingTimeInterval(120)
         while Date() < end, try state(id) != "COMPLETED" { sleep(2) }
