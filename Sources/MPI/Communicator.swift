@@ -111,9 +111,6 @@ public final class Communicator: @unchecked Sendable {
         watchdog = try CollectiveWatchdog(comm: comm, rank: rank, identities: identities, timeout: timeout)
     }
 
-    /// Every rank's identity (host, pid), once `watchCollectives` has run.
-    public var identities: [RankIdentity] { watchdog?.identities ?? [] }
-
     /// Completes one collective's requests: through the watchdog if there is one, else MPI_Wait.
     func complete(_ requests: inout [MPI_Request?], _ operation: String) throws {
         if let watchdog {

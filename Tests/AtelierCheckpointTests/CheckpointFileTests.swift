@@ -128,7 +128,7 @@ final class CheckpointFileTests: XCTestCase {
             try f.write("/state/counters", int64: [1, 2, 3, 0, 0, 1])
             try f.write("/model/transformer.word_embeddings.weight", int64: [1, 2, 3])
         }
-        XCTAssertTrue(wrongType.contains("holds the wrong element type (expected float32)"), wrongType)
+        XCTAssertTrue(wrongType.contains("holds the wrong element type (expected little-endian float32)"), wrongType)
         let wrongShape = read { f in
             try f.write("/meta/format_version", int64: [1])
             try f.write("/config/model", int64: config)
