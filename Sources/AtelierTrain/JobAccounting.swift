@@ -139,12 +139,19 @@ final class JobAccounting {
     /// The run directory's ledger id (created on first launch) and this launch's number.
     static func nextLaunch(runDirectory: String) throws -> (String, Int) {
         let path = runDirectory + "/ledger-id"
-        let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        let id = lines.first.flatMap { UUID(uuidString: $0) != nil ? $0 : nil } ?? UUID().uuidString.lowercased()
-        let segment = (lines.count > 1 ? Int(lines[1]) ?? 0 : 0) + 1
+        let recorded = recordedLaunch(runDirectory: runDirectory)
+        let id = recorded?.id ?? UUID().uuidString.lowercased()
+        let segment = (recorded?.launch ?? 0) + 1
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try "\(id)\n\(segment)\n".write(toFile: path, atomically: true, encoding: .utf8)
         return (id, segment)
+    }
+
+    /// What RUN_DIR/ledger-id holds: the job's ledger id and the last launch's number, if any.
+    static func recordedLaunch(runDirectory: String) -> (id: String, launch: Int)? {
+        let lines = ((try? String(contentsOfFile: runDirectory + "/ledger-id", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        guard let id = lines.first, UUID(uuidString: id) != nil else { return nil }
+        return (id, lines.count > 1 ? Int(lines[1]) ?? 0 : 0)
     }
 
     /// Rank 0's clock says an interval is due.
@@ -219,9 +226,8 @@ final class JobAccounting {
     /// Another rank's record of how the job ended, when rank 0 cannot write it (it has stopped
     /// answering): written straight to the ledger, under the id the run directory keeps.
     func recordWithoutRankZero(event kind: String, status: JobStatus, reason: String) {
-        let path = job.runDirectory + "/ledger-id"
-        guard let id = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").first.map(String.init) else {
-            warn("cannot record the failure in the ledger: \(path) is missing")
+        guard let id = Self.recordedLaunch(runDirectory: job.runDirectory)?.id else {
+            warn("cannot record the failure in the ledger: \(job.runDirectory)/ledger-id is missing")
             return
         }
         let now = Date().timeIntervalSince1970

@@ -47,6 +47,35 @@ struct AtelierProcess {
         return try launch(process, cwd: nil)
     }
 
+    /// Runs a command that may leave daemons behind: its output goes through a file, not pipes
+    /// (a daemon holding a pipe open would keep the reader waiting for the end of it).
+    static func commandLeavingDaemons(_ arguments: [String]) throws -> AtelierProcess.Result {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-daemon-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = AtelierProcess.cleanEnvironment
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return AtelierProcess.Result(status: process.terminationStatus, stdout: output, stderr: output)
+    }
+
+    /// Any command (through /usr/bin/env), its output captured.
+    static func command(_ arguments: [String], cwd: URL? = nil) throws -> AtelierProcess.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        return try launch(process, cwd: cwd)
+    }
+
     /// This environment without the variables an MPI job sets in its processes: the test process may
     /// itself have initialised MPI (other test targets run in it), and children that inherit
     /// OMPI_*/PMIX_* would take themselves for part of that job.

@@ -71,12 +71,14 @@ final class FaultToleranceTests: XCTestCase {
             XCTAssertTrue(rerun.stdout.contains("at iteration \(resumeAt),"), "\(point): \(rerun.stdout)")
             XCTAssertEqual(try finalLoss(name), expected, "\(point): the resumed run ends where the uninterrupted one does")
         }
-        for record in try report() where (record["name"] as? String)?.hasPrefix("killed") == true {
+        let records = try report()
+        let referenceUsage = try XCTUnwrap(records.first { $0["name"] as? String == "reference" }?["usage"] as? [String: Double])
+        for record in records where (record["name"] as? String)?.hasPrefix("killed") == true {
             let name = record["name"] as! String
             XCTAssertEqual(record["launches"] as? Int, 2, name)
             XCTAssertEqual(record["status"] as? String, "finished", name)
             let usage = record["usage"] as? [String: Double] ?? [:]
-            XCTAssertEqual(usage["model_pflops"]!, try XCTUnwrap(report().first { $0["name"] as? String == "reference" }?["usage"] as? [String: Double])["model_pflops"]!,
+            XCTAssertEqual(usage["model_pflops"]!, referenceUsage["model_pflops"]!,
                            accuracy: 1e-15, "\(name): counted work is the final checkpoint's, once")
             XCTAssertGreaterThan(usage["lost_device_hours"] ?? 0, 0, "\(name): the work after iteration 6 is lost")
         }
@@ -135,9 +137,9 @@ final class FaultToleranceTests: XCTestCase {
         let path = try job("full")
         let checkpoints = dir.appendingPathComponent("runs/full/checkpoints")
         try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
-        let mount = try NetnsCluster.run(["mount", "-t", "tmpfs", "-o", "size=\(size * 5 / 2 / 1024)k", "tmpfs", checkpoints.path])
+        let mount = try AtelierProcess.command(["mount", "-t", "tmpfs", "-o", "size=\(size * 5 / 2 / 1024)k", "tmpfs", checkpoints.path])
         try XCTSkipUnless(mount.status == 0, "cannot mount a tmpfs here: \(mount.stderr)")
-        defer { _ = try? NetnsCluster.run(["umount", "-l", checkpoints.path]) }
+        defer { _ = try? AtelierProcess.command(["umount", "-l", checkpoints.path]) }
         let (full, _) = try train(path, ["checkpoint.keep_last=10"])
         XCTAssertEqual(full.status, 1, full.stdout)
         XCTAssertTrue(full.stderr.contains("could not save the checkpoint of iteration 9"), full.stderr)

@@ -9,52 +9,24 @@ struct NetnsCluster {
 
     static func available() -> Bool {
         guard getuid() == 0 else { return false }
-        let probe = try? run(["/bin/sh", "-c", "ip netns add atelier-probe && ip netns del atelier-probe"])
+        let probe = try? AtelierProcess.command(["/bin/sh", "-c", "ip netns add atelier-probe && ip netns del atelier-probe"])
         return probe?.status == 0
     }
 
     /// Brings up `hosts` hosts (replacing any netns cluster), links shaped to `rate` if given.
     func up(_ hosts: Int, rate: String? = nil) throws {
-        let r = try Self.run(["bash", Self.script, "up", String(hosts), "--dir", dir.path] + (rate.map { ["--rate", $0] } ?? []))
+        let r = try AtelierProcess.command(["bash", Self.script, "up", String(hosts), "--dir", dir.path] + (rate.map { ["--rate", $0] } ?? []))
         guard r.status == 0 else { throw XCTSkip("cannot create the netns cluster here: \(r.stderr)") }
     }
 
-    func down() { _ = try? Self.run(["bash", Self.script, "down", "--dir", dir.path]) }
+    func down() { _ = try? AtelierProcess.command(["bash", Self.script, "down", "--dir", dir.path]) }
 
     /// `mpirun -np ranks atelier ARGS` on the cluster (mpirun on host 0).
     func train(_ arguments: [String], ranks: Int, environment: [String] = []) throws -> AtelierProcess.Result {
         // (bounded: a launch that hangs fails the test instead of the whole suite)
-        try Self.run(["timeout", "300", "bash", Self.script, "mpirun", "--dir", dir.path, "--"]
+        try AtelierProcess.command(["timeout", "300", "bash", Self.script, "mpirun", "--dir", dir.path, "--"]
                      + (getuid() == 0 ? ["--allow-run-as-root"] : []) + environment.flatMap { ["-x", $0] }
                      + ["-np", String(ranks), AtelierProcess.executable] + arguments, cwd: TrainCommandTests.root)
-    }
-
-    /// Runs a command that may leave daemons behind: its output goes through a file, not pipes
-    /// (a daemon holding a pipe open would keep the reader waiting for the end of it).
-    static func runLeavingDaemons(_ arguments: [String]) throws -> AtelierProcess.Result {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-daemon-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = AtelierProcess.cleanEnvironment
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        try handle.close()
-        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return AtelierProcess.Result(status: process.terminationStatus, stdout: output, stderr: output)
-    }
-
-    static func run(_ arguments: [String], cwd: URL? = nil) throws -> AtelierProcess.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        return try AtelierProcess.launch(process, cwd: cwd)
     }
 }
 

@@ -13,21 +13,21 @@ final class SlurmTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(AtelierProcess.isReleaseBuild, "needs a release build: swift test -c release")
         try XCTSkipUnless(getuid() == 0, "starting slurmctld and slurmd needs root")
-        let tools = try NetnsCluster.run(["/bin/sh", "-c", "command -v slurmctld && command -v slurmd && command -v munged && command -v sbatch"])
+        let tools = try AtelierProcess.command(["/bin/sh", "-c", "command -v slurmctld && command -v slurmd && command -v munged && command -v sbatch"])
         try XCTSkipUnless(tools.status == 0, "Slurm is not installed (apt-get install slurmd slurmctld slurm-client munge)")
-        let up = try NetnsCluster.runLeavingDaemons(["bash", Self.script, "up", "--dir", slurmDir])
+        let up = try AtelierProcess.commandLeavingDaemons(["bash", Self.script, "up", "--dir", slurmDir])
         guard up.status == 0 else { throw XCTSkip("cannot start a test Slurm here: \(up.stderr)") }
         dir = try temporaryDirectory("slurm")
         try writeCorpus(in: dir)
     }
 
     override func tearDownWithError() throws {
-        _ = try? NetnsCluster.runLeavingDaemons(["bash", Self.script, "down", "--dir", slurmDir])
+        _ = try? AtelierProcess.commandLeavingDaemons(["bash", Self.script, "down", "--dir", slurmDir])
         if let dir { try? FileManager.default.removeItem(at: dir) }
     }
 
     func slurm(_ arguments: [String]) throws -> AtelierProcess.Result {
-        try NetnsCluster.runLeavingDaemons(["env", "SLURM_CONF=\(slurmDir)/slurm.conf"] + arguments)
+        try AtelierProcess.commandLeavingDaemons(["env", "SLURM_CONF=\(slurmDir)/slurm.conf"] + arguments)
     }
 
     func state(_ job: String) throws -> String {
