@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "AtelierAccountingTests", dependencies: ["AtelierAccounting", "AtelierCheckpoint", "AtelierJob",
                                                               .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AtelierReportTests", dependencies: ["AtelierReport", "AtelierAccounting", "AtelierCheckpoint"]),
+        .testTarget(name: "AtelierDistributedTests", dependencies: ["AtelierDistributed", "AtelierModel", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),

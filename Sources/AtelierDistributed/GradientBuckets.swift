@@ -3,10 +3,12 @@ import MPI
 
 /// Data-parallel gradient averaging in buckets, overlapped with backward (as PyTorch DDP and
 /// Horovod do). The flat gradient buffer is cut into contiguous buckets of about `bucketBytes`,
-/// aligned to the units backward finishes (ln_f, each block, the embeddings). Backward finishes
-/// gradients from the end of the buffer towards the start, so a bucket is complete as soon as
-/// the lowest offset finished reaches its start; its non-blocking all-reduce (MPI_Iallreduce) is
-/// issued right then, and `progress()` between blocks lets MPI move it along.
+/// at the boundaries of the units backward finishes (`ParameterLayout.backwardUnits`: the tied
+/// table's lm_head part, ln_f, each block's operations from the last block down, the embedding
+/// LayerNorm). A bucket's non-blocking all-reduce (MPI_Iallreduce) is issued as soon as its last
+/// unit is final, and `progress()` between operations lets MPI move it along. The embedding
+/// lookup's share of the table is summed separately over sparse rows (`EmbeddingRowsSum`), so
+/// only a small sum is left for the end of backward.
 ///
 /// Gradients arrive already divided by the global number of target tokens, so the sum over ranks
 /// is the global mean gradient.
@@ -22,72 +24,129 @@ public final class GradientBuckets: GradientObserver {
     public var mode: Mode = .overlapped
     let comm: Communicator
     let grads: FloatBuffer
-    private var readyFrom: Int
+    let table: Range<Int>                // the tied embedding table [V, C]
+    private let bucketOfUnit: [Int: Int] // a unit's lowerBound -> its bucket
+    private let unitsPerBucket: [Int]
+    private var unitsLeft: [Int] = []
     private var nextBucket = 0
+    private let lookup: EmbeddingRowsSum
+    private var exchange: [Request] = []   // the lookup rows' union and counts
+    private var lookupDone = false
     private var pending: [Request] = []
+    private var completed = 0            // pending[..<completed] have completed
     public private(set) var firstError: MPIError?
 
     public init(layout: ParameterLayout, grads: FloatBuffer, comm: Communicator, bucketBytes: Int) {
-        // Units in completion order: ln_f, block L-1, ..., block 0, embeddings.
-        var units = [layout.finalNormRange] + layout.blocks.reversed().map(\.range) + [layout.embeddingRange]
-        units = units.filter { !$0.isEmpty }
-        var buckets: [Range<Int>] = []
-        var current: Range<Int>?
-        for unit in units {
-            let merged = current.map { unit.lowerBound..<$0.upperBound } ?? unit
-            current = merged
-            if merged.count * MemoryLayout<Float>.stride >= bucketBytes {
-                buckets.append(merged)
-                current = nil
-            }
-        }
-        if let current { buckets.append(current) }
-        self.buckets = buckets
+        let plan = Self.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes)
+        buckets = plan.map { $0.range }
+        unitsPerBucket = plan.map { $0.units.count }
+        var bucketOfUnit: [Int: Int] = [:]
+        for (b, bucket) in plan.enumerated() { for unit in bucket.units { bucketOfUnit[unit.lowerBound] = b } }
+        self.bucketOfUnit = bucketOfUnit
         self.comm = comm
         self.grads = grads
-        self.readyFrom = grads.count
+        table = layout.embeddingTableRange
+        lookup = EmbeddingRowsSum(vocab: layout.shape.vocabSize, channels: layout.shape.hiddenSize, ranks: comm.size)
     }
 
-    /// Arms the buckets for one backward pass (the last micro-batch of a step).
-    public func begin() {
-        readyFrom = grads.count
+    /// Cuts `units` (in completion order) into buckets: a unit joins the current bucket if it lies
+    /// right below it in memory (one contiguous all-reduce) and the bucket is still under `bucketBytes`.
+    public static func plan(units: [Range<Int>], bucketBytes: Int) -> [(range: Range<Int>, units: [Range<Int>])] {
+        var plan: [(range: Range<Int>, units: [Range<Int>])] = []
+        for unit in units {
+            if let last = plan.last, last.range.lowerBound == unit.upperBound,
+               last.range.count * MemoryLayout<Float>.stride < bucketBytes {
+                plan[plan.count - 1] = (unit.lowerBound..<last.range.upperBound, last.units + [unit])
+            } else {
+                plan.append((unit, [unit]))
+            }
+        }
+        return plan
+    }
+
+    /// Arms the buckets for one backward pass: the last micro-batch of a step, whose tokens
+    /// [B*T] are given (the embedding rows whose lookup gradient will be summed).
+    public func begin(tokens: [Int32]) {
+        unitsLeft = unitsPerBucket
         nextBucket = 0
         pending.removeAll(keepingCapacity: true)
+        completed = 0
         firstError = nil
+        lookupDone = false
+        exchange = []
+        lookup.begin(tokens: tokens)
+        if mode == .overlapped { startExchange() }
     }
 
+    public var takesEmbeddingLookup: Bool { true }
+
     public func gradientsReady(_ range: Range<Int>) {
-        readyFrom = min(readyFrom, range.lowerBound)
+        guard let b = bucketOfUnit[range.lowerBound] else {
+            preconditionFailure("backward reported \(range), which is not one of the layout's backward units")
+        }
+        unitsLeft[b] -= 1
         if mode == .overlapped { issueCompleteBuckets() }
+        progress()
+    }
+
+    public func embeddingLookup(dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, rows: Int, channels: Int) {
+        lookup.accumulate(dout: dout, tokens: tokens, count: rows)
+        lookupDone = true
+        if mode == .overlapped { issueLookupSum() }
     }
 
     private func issueCompleteBuckets() {
-        while nextBucket < buckets.count && buckets[nextBucket].lowerBound >= readyFrom {
+        while nextBucket < buckets.count && unitsLeft[nextBucket] == 0 {
             let b = buckets[nextBucket]
-            do {
-                pending.append(try comm.startAllReduceSum(grads.base + b.lowerBound, count: b.count))
-            } catch let error as MPIError {
-                firstError = firstError ?? error
-            } catch {}
+            record { pending.append(try comm.startAllReduceSum(grads.base + b.lowerBound, count: b.count)) }
             nextBucket += 1
         }
     }
 
-    public func progress() {
-        for i in pending.indices {
-            do { _ = try pending[i].test() } catch let error as MPIError { firstError = firstError ?? error } catch {}
+    private func startExchange() {
+        record { exchange = try lookup.startExchange(comm) }
+    }
+
+    /// Completes the rows' exchange (issued before forward, so long since done) and starts their sum.
+    private func issueLookupSum() {
+        record {
+            if !exchange.isEmpty { try comm.waitAll(&exchange, operation: "embedding rows (union and counts)") }
+            pending += try lookup.startSum(mode == .skipped ? nil : comm)
         }
     }
 
-    /// Waits for every bucket's all-reduce; afterwards every rank holds the same summed gradients.
+    private func record(_ body: () throws -> Void) {
+        do { try body() } catch let error as MPIError { firstError = firstError ?? error } catch {}
+    }
+
+    /// One MPI_Test runs OpenMPI's whole progress engine (every pending request moves), so only
+    /// the oldest incomplete request is tested, and the next ones only as earlier ones complete.
+    public func progress() {
+        while completed < pending.count {
+            var done = false
+            record { done = try pending[completed].test() }
+            guard done else { return }
+            completed += 1
+        }
+    }
+
+    /// Waits for every bucket's all-reduce and adds the summed lookup rows into the table;
+    /// afterwards every rank holds the same summed gradients.
     public func finish() throws {
+        precondition(lookupDone, "backward did not hand over the embedding lookup's gradient")
         switch mode {
         case .overlapped: break
-        case .afterBackward: issueCompleteBuckets()
-        case .skipped: nextBucket = buckets.count
+        case .afterBackward:
+            issueCompleteBuckets()
+            startExchange()
+            issueLookupSum()
+        case .skipped:
+            nextBucket = buckets.count
+            issueLookupSum()
         }
         precondition(nextBucket == buckets.count, "backward did not report every gradient range")
         try comm.waitAll(&pending, operation: "gradient all-reduce")
         if let firstError { throw firstError }
+        lookup.addInto(table: grads.base + table.lowerBound)
     }
 }

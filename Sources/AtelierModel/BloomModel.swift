@@ -66,15 +66,18 @@ public final class BloomModel: @unchecked Sendable {
     }
 
     /// Backward from dlogits (in acts.logits), accumulating into `grads`. Tells `observer` as each
-    /// range of gradients becomes final: ln_f, then blocks L-1 ... 0, then the embeddings.
+    /// range of gradients becomes final, in `layout.backwardUnits` order when the observer takes
+    /// the embedding lookup's gradient, else with the whole embedding range last.
     public func backward(_ acts: Activations, observer: GradientObserver? = nil) {
         let B = acts.batch, T = acts.sequence, N = acts.rows
         let C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, D = shape.headDim
         let w = params.base, g = grads.base
         let dres = acts.dResidual, dh = acts.dHidden
+        let lookupTaken = observer?.takesEmbeddingLookup ?? false
         // lm_head: dfinal [N, C] = dlogits . E ; dE += dlogits^T . final
         Linear.backward(dx: dh, dweight: g + layout.embedding, dbias: nil, dy: acts.logits, x: acts.final,
                         weight: w + layout.embedding, rows: N, inFeatures: C, outFeatures: V)
+        if lookupTaken { observer?.gradientsReady(layout.embeddingTableRange) }
         dres.update(repeating: 0, count: N * C)
         LayerNorm.backward(dx: dres, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: dh,
                            x: acts.residual[shape.layers], weight: w + layout.finalNormWeight,
@@ -82,40 +85,43 @@ public final class BloomModel: @unchecked Sendable {
         observer?.gradientsReady(layout.finalNormRange)
         for l in stride(from: shape.layers - 1, through: 0, by: -1) {
             let o = layout.blocks[l], a = acts.blocks[l]
+            let units = o.backwardUnits   // fc2, fc1, ln2, dense, qkv, ln1
             // MLP: residual[l+1] = residualMid + fc2(gelu(fc1(ln2(residualMid))))
             Linear.backward(dx: acts.dFC, dweight: g + o.fc2Weight, dbias: g + o.fc2Bias, dy: dres, x: a.gelu,
                             weight: w + o.fc2Weight, rows: N, inFeatures: 4 * C, outFeatures: C)
-            observer?.progress()
+            observer?.gradientsReady(units[0])
             GeLU.backward(dinout: acts.dFC, x: a.fc, count: N * 4 * C)
             Linear.backward(dx: dh, dweight: g + o.fc1Weight, dbias: g + o.fc1Bias, dy: acts.dFC, x: a.ln2,
                             weight: w + o.fc1Weight, rows: N, inFeatures: C, outFeatures: 4 * C)
-            observer?.progress()
+            observer?.gradientsReady(units[1])
             LayerNorm.backward(dx: dres, dweight: g + o.ln2Weight, dbias: g + o.ln2Bias, dout: dh, x: a.residualMid,
                                weight: w + o.ln2Weight, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, channels: C)
-            observer?.progress()
+            observer?.gradientsReady(units[2])
             // attention: residualMid = residual[l] + dense(attention(qkv(ln1(residual[l]))))
             Linear.backward(dx: dh, dweight: g + o.denseWeight, dbias: g + o.denseBias, dy: dres, x: a.att,
                             weight: w + o.denseWeight, rows: N, inFeatures: C, outFeatures: C)
-            observer?.progress()
+            observer?.gradientsReady(units[3])
             Attention.backward(dqkv: acts.dQKV, dout: dh, qkv: a.qkv, probs: a.probs, scratch: acts.dScores,
                                batch: B, sequence: T, heads: H, headDim: D)
             observer?.progress()
             Linear.backward(dx: dh, dweight: g + o.qkvWeight, dbias: g + o.qkvBias, dy: acts.dQKV, x: a.ln1,
                             weight: w + o.qkvWeight, rows: N, inFeatures: C, outFeatures: 3 * C)
-            observer?.progress()
+            observer?.gradientsReady(units[4])
             LayerNorm.backward(dx: dres, dweight: g + o.ln1Weight, dbias: g + o.ln1Bias, dout: dh, x: acts.residual[l],
                                weight: w + o.ln1Weight, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
-            observer?.gradientsReady(o.range)
-            observer?.progress()
+            observer?.gradientsReady(units[5])
         }
         dh.update(repeating: 0, count: N * C)
-        observer?.progress()
         LayerNorm.backward(dx: dh, dweight: g + layout.embeddingNormWeight, dbias: g + layout.embeddingNormBias, dout: dres,
                            x: acts.embedded, weight: w + layout.embeddingNormWeight,
                            mean: acts.embeddedMean, rstd: acts.embeddedRstd, rows: N, channels: C)
         acts.tokens.withUnsafeBufferPointer { tok in
-            Embedding.backward(dtable: g + layout.embedding, dout: dh, tokens: tok.baseAddress!, rows: N, channels: C)
+            if let observer, lookupTaken {
+                observer.embeddingLookup(dout: dh, tokens: tok.baseAddress!, rows: N, channels: C)
+            } else {
+                Embedding.backward(dtable: g + layout.embedding, dout: dh, tokens: tok.baseAddress!, rows: N, channels: C)
+            }
         }
-        observer?.gradientsReady(layout.embeddingRange)
+        observer?.gradientsReady(lookupTaken ? layout.embeddingNormRange : layout.embeddingRange)
     }
 }

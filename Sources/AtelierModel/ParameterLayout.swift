@@ -20,6 +20,12 @@ public struct BlockOffsets: Sendable {
     public let fc1Weight, fc1Bias: Int          // [4C, C], [4C]  (mlp.dense_h_to_4h)
     public let fc2Weight, fc2Bias: Int          // [C, 4C], [C]   (mlp.dense_4h_to_h)
     public let range: Range<Int>
+
+    /// Each operation's weight and bias, in the order backward finishes them (descending offsets).
+    public var backwardUnits: [Range<Int>] {
+        [fc2Weight..<range.upperBound, fc1Weight..<fc2Weight, ln2Weight..<fc1Weight,
+         denseWeight..<ln2Weight, qkvWeight..<denseWeight, range.lowerBound..<qkvWeight]
+    }
 }
 
 /// Where every parameter lives in the one flat buffer, in Hugging Face state-dict order:
@@ -35,7 +41,17 @@ public struct ParameterLayout: Sendable {
     public let finalNormWeight, finalNormBias: Int
     /// The embedding and its LayerNorm: their gradients are final only at the end of backward.
     public let embeddingRange: Range<Int>
+    public let embeddingTableRange: Range<Int>  // [V, C], shared with lm_head
+    public let embeddingNormRange: Range<Int>
     public let finalNormRange: Range<Int>
+
+    /// The gradient ranges in the order backward finishes them when its observer takes the
+    /// embedding lookup's gradient itself (`GradientObserver.takesEmbeddingLookup`): the tied
+    /// table first (its lm_head part is computed first), ln_f, each block's operations from
+    /// the last block down, then the embedding LayerNorm.
+    public var backwardUnits: [Range<Int>] {
+        [embeddingTableRange, finalNormRange] + blocks.reversed().flatMap(\.backwardUnits) + [embeddingNormRange]
+    }
 
     public init(shape: ModelShape) {
         let C = shape.hiddenSize, V = shape.vocabSize
@@ -51,6 +67,8 @@ public struct ParameterLayout: Sendable {
         embeddingNormWeight = add("transformer.word_embeddings_layernorm.weight", [C], decays: false)
         embeddingNormBias = add("transformer.word_embeddings_layernorm.bias", [C], decays: false)
         embeddingRange = 0..<offset
+        embeddingTableRange = embedding..<embeddingNormWeight
+        embeddingNormRange = embeddingNormWeight..<offset
         var blocks: [BlockOffsets] = []
         for l in 0..<shape.layers {
             let p = "transformer.h.\(l)."

@@ -70,7 +70,7 @@ public typealias Vec = SIMD16<Float>
 }
 
 /// y[i] += x[i] for n floats.
-@inline(__always) func vadd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+@inline(__always) public func vadd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
     var i = 0
     while i + 16 <= n { store(load(y + i) + load(x + i), y + i); i += 16 }
     while i < n { y[i] += x[i]; i += 1 }

@@ -99,7 +99,7 @@ public final class TrainStep {
             model.forward(acts)
             lossSum += model.loss(acts, gradientScale: scale).loss
             let last = m == accumulation - 1
-            if last { buckets?.begin() }
+            if last { buckets?.begin(tokens: microTokens[m]) }
             let observer: GradientObserver? = last ? buckets : nil
             model.backward(acts, observer: last && FaultInjection.armed(.backward) ? FaultAtFirstGradient(observer, iteration: iteration) : observer)
         }
@@ -192,4 +192,8 @@ final class FaultAtFirstGradient: GradientObserver {
         if !fired { fired = true; FaultInjection.reached(.backward, iteration: iteration) }
     }
     func progress() { inner?.progress() }
+    var takesEmbeddingLookup: Bool { inner?.takesEmbeddingLookup ?? false }
+    func embeddingLookup(dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, rows: Int, channels: Int) {
+        inner?.embeddingLookup(dout: dout, tokens: tokens, rows: rows, channels: channels)
+    }
 }

@@ -12,10 +12,12 @@ static inline MPI_Datatype atelier_mpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype atelier_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype atelier_mpi_uint64(void) { return MPI_UINT64_T; }
 static inline MPI_Datatype atelier_mpi_int64(void) { return MPI_INT64_T; }
+static inline MPI_Datatype atelier_mpi_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype atelier_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Op atelier_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op atelier_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op atelier_mpi_min(void) { return MPI_MIN; }
+static inline MPI_Op atelier_mpi_bor(void) { return MPI_BOR; }
 static inline void *atelier_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Request atelier_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *atelier_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }

@@ -35,6 +35,11 @@ final class TrainCommandTests: XCTestCase {
         }
         let first = a.first!["loss"] as! Double, last = a.last!["loss"] as! Double
         XCTAssertLessThan(last, first, "the loss falls")
+        // The same buckets all-reduced after backward instead of during it: the same sums, bit for bit.
+        let after = try AtelierProcess.run(["train", try writeJob("after", micro: 2, extra: "[distributed]\noverlap = false")], ranks: 2)
+        XCTAssertEqual(after.status, 0, after.stderr)
+        let c = try readMetrics(dir.appendingPathComponent("runs/after/metrics.jsonl"))
+        XCTAssertEqual(c.map { $0["loss"] as! Double }, a.map { $0["loss"] as! Double })
     }
 
     func testBadJobFileExitsWithTwoAndCreatesNothing() throws {

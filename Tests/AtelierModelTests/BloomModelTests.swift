@@ -11,6 +11,46 @@ final class BloomModelTests: XCTestCase {
         acts.targets[4] = CrossEntropy.ignoreIndex
     }
 
+    /// Records what backward reports, and scatters the lookup's gradient itself as backward would.
+    final class Recorder: GradientObserver {
+        let table: UnsafeMutablePointer<Float>
+        var ranges: [Range<Int>] = []
+        var lookups = 0
+        var lookupAfter = -1      // how many ranges had been reported when the lookup came
+        init(table: UnsafeMutablePointer<Float>) { self.table = table }
+        func gradientsReady(_ range: Range<Int>) { ranges.append(range) }
+        func progress() {}
+        var takesEmbeddingLookup: Bool { true }
+        func embeddingLookup(dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, rows: Int, channels: Int) {
+            lookupAfter = ranges.count
+            lookups += 1
+            Embedding.backward(dtable: table, dout: dout, tokens: tokens, rows: rows, channels: channels)
+        }
+    }
+
+    /// With an observer that takes the lookup, backward reports exactly `layout.backwardUnits`, in
+    /// order, each once (the tied table first), and the gradients are bit-identical to a plain backward.
+    func testBackwardReportsEveryUnitInOrderAndHandsOverTheLookup() {
+        let model = BloomModel(shape: shape)
+        model.layout.initialize(model.params, seed: 3)
+        let acts = Activations(shape: shape, batch: 2)
+        makeBatch(acts)
+        model.forward(acts)
+        _ = model.loss(acts, gradientScale: 0.1)
+        model.grads.zero()
+        model.backward(acts)
+        let plain = Array(model.grads.buffer)
+        let recorder = Recorder(table: model.grads.base + model.layout.embedding)
+        model.grads.zero()
+        model.backward(acts, observer: recorder)
+        XCTAssertEqual(recorder.ranges, model.layout.backwardUnits)
+        XCTAssertEqual(recorder.lookups, 1)
+        XCTAssertEqual(recorder.lookupAfter, model.layout.backwardUnits.count - 1, "the lookup comes after every block, before the embedding LayerNorm is reported")
+        XCTAssertEqual(recorder.ranges.first, model.layout.embeddingTableRange)
+        XCTAssertEqual(recorder.ranges.map(\.count).reduce(0, +), model.layout.count, "the units cover every parameter once")
+        XCTAssertEqual(Array(model.grads.buffer), plain)
+    }
+
     /// The whole model's gradient (mean loss) against finite differences, a few entries of every tensor.
     func testModelGradientMatchesFiniteDifferences() {
         let model = BloomModel(shape: shape)
