@@ -100,7 +100,8 @@ public struct TrainSettings: Equatable, Sendable {
 }
 
 public struct DistributedSettings: Equatable, Sendable {
-    public var bucketMegabytes: Double
+    /// All-reduce bucket size in MiB; nil = automatic (GradientBuckets.automaticBucketBytes).
+    public var bucketMegabytes: Double?
     /// BLAS threads per rank; nil = cores per node / ranks on that node.
     public var blasThreads: Int?
     /// A collective that has not completed after this many seconds ends the job, naming the

@@ -133,7 +133,7 @@ extension Job {
                                    found: "\(schedule.warmupSamples)")
         }
 
-        distributed = DistributedSettings(bucketMegabytes: try r.double("distributed.bucket_mb", default: 25, above: 0),
+        distributed = DistributedSettings(bucketMegabytes: try r.optionalDouble("distributed.bucket_mb", above: 0),
                                           blasThreads: try r.optionalInt("distributed.blas_threads", min: 1),
                                           collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0),
                                           overlap: try r.bool("distributed.overlap", default: true))

@@ -56,7 +56,8 @@ public final class TrainStep {
         acts = Activations(shape: job.model, batch: job.batch.microBatchSize)
         buckets = comm.size > 1
             ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm,
-                              bucketBytes: Int(job.distributed.bucketMegabytes * 1_048_576))
+                              bucketBytes: job.distributed.bucketMegabytes.map { Int($0 * 1_048_576) }
+                                  ?? GradientBuckets.automaticBucketBytes(gradientBytes: model.layout.count * MemoryLayout<Float>.stride))
             : nil
         buckets?.mode = job.distributed.overlap ? .overlapped : .afterBackward
         let n = acts.rows

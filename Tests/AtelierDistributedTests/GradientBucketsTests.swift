@@ -31,6 +31,12 @@ final class GradientBucketsTests: XCTestCase {
         XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 1 << 30).count, 2, "the table, then the rest")
     }
 
+    func testAutomaticBucketSizeIsASixteenthBetweenHalfAndTwentyFiveMiB() {
+        XCTAssertEqual(GradientBuckets.automaticBucketBytes(gradientBytes: 13_830_000), 864_375)
+        XCTAssertEqual(GradientBuckets.automaticBucketBytes(gradientBytes: 1_000_000), 524_288)
+        XCTAssertEqual(GradientBuckets.automaticBucketBytes(gradientBytes: 700_000_000_000), 26_214_400)
+    }
+
     /// The lookup's rows, summed over this one-rank world and added into a table, equal the plain
     /// scatter of the lookup's gradient (bit for bit from a zero table; both strategies).
     func testEmbeddingRowsSumEqualsTheScatter() throws {
