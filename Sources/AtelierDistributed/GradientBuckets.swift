@@ -51,7 +51,7 @@ public final class GradientBuckets: GradientObserver {
 
     /// The bucket size when the job does not set one: 1/16 of the gradients, between 0.5 and 25 MiB.
     /// PyTorch DDP's fixed 25 MiB suits models of gigabytes; a small model would get one or two
-    /// buckets and nothing to overlap (the quickstart's 13.8 MB: 13% of communication hidden at
+    /// buckets and nothing to overlap (the quickstart's 13.8 MB: 9-13% of communication hidden at
     /// 25 MiB, 71-80% at 0.5-1 MiB, docs/benchmarks.md). Sixteen buckets leave only the last
     /// sixteenth or less to send after backward, and each is still large enough for the link.
     public static func automaticBucketBytes(gradientBytes: Int) -> Int {

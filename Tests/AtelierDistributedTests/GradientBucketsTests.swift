@@ -1,6 +1,7 @@
 import AtelierDistributed
 import AtelierJob
 import AtelierModel
+import Foundation
 import MPI
 import XCTest
 
@@ -29,6 +30,14 @@ final class GradientBucketsTests: XCTestCase {
         }
         XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 1).count, layout.backwardUnits.count)
         XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 1 << 30).count, 2, "the table, then the rest")
+    }
+
+    /// MPI_Init found atelier's OpenMPI settings in the environment (none of them set by the test's caller).
+    func testTransportDefaultsAreSetBeforeMPIInit() throws {
+        _ = try Communicator.world()
+        for (variable, value) in Communicator.transportDefaults {
+            XCTAssertEqual(ProcessInfo.processInfo.environment[variable], value, variable)
+        }
     }
 
     func testAutomaticBucketSizeIsASixteenthBetweenHalfAndTwentyFiveMiB() {
