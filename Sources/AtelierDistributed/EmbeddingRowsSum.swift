@@ -76,7 +76,6 @@ public final class EmbeddingRowsSum {
         local.resize(n * channels)
         counts.resize(1 + ranks)
         counts.base[0] = Int64(n)
-        counts.base[1] = Int64(n)     // what a run without exchange (compute only) sees as every rank's
     }
 
     /// Starts the union of every rank's rows (in place in the bitmap) and the gather of row counts.
