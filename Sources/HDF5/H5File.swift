@@ -42,10 +42,10 @@ public final class H5File {
         return H5File(path: path, id: id)
     }
 
-    /// Writes everything buffered to the file (the caller fsyncs the file afterwards).
     /// The system's reason for the last failed call (errno), as far as HDF5 left it.
     static func systemReason() -> String { errno != 0 ? String(cString: strerror(errno)) : "HDF5 gives no system reason" }
 
+    /// Writes everything buffered to the file (the caller fsyncs the file afterwards).
     public func flush() throws {
         errno = 0
         guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else { throw HDF5Error(file: path, object: "", problem: "flush failed: \(Self.systemReason())") }
@@ -152,7 +152,7 @@ public final class H5File {
             guard shape == expected else {
                 throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected \(expected)")
             }
-            try readAll(dataset, name: name, memoryType: atelier_h5t_native_float(), count: expected.reduce(1, *), into: UnsafeMutableRawPointer(data))
+            try readAll(dataset, name: name, memoryType: atelier_h5t_native_float(), shape: shape, into: UnsafeMutableRawPointer(data))
         }
     }
 
@@ -165,7 +165,7 @@ public final class H5File {
             }
             var out = [Int64](repeating: 0, count: n)
             try out.withUnsafeMutableBytes { raw in
-                try readAll(dataset, name: name, memoryType: atelier_h5t_native_int64(), count: n, into: raw.baseAddress!)
+                try readAll(dataset, name: name, memoryType: atelier_h5t_native_int64(), shape: shape, into: raw.baseAddress!)
             }
             return out
         }
@@ -180,7 +180,7 @@ public final class H5File {
             }
             var out = [Double](repeating: 0, count: n)
             try out.withUnsafeMutableBytes { raw in
-                try readAll(dataset, name: name, memoryType: atelier_h5t_native_double(), count: n, into: raw.baseAddress!)
+                try readAll(dataset, name: name, memoryType: atelier_h5t_native_double(), shape: shape, into: raw.baseAddress!)
             }
             return out
         }
@@ -196,7 +196,7 @@ public final class H5File {
             var bytes = [UInt8](repeating: 0, count: n)
             if n > 0 {
                 try bytes.withUnsafeMutableBytes { raw in
-                    try readAll(dataset, name: name, memoryType: atelier_h5t_native_uint8(), count: n, into: raw.baseAddress!)
+                    try readAll(dataset, name: name, memoryType: atelier_h5t_native_uint8(), shape: shape, into: raw.baseAddress!)
                 }
             }
             guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -248,19 +248,11 @@ public final class H5File {
         return dims.map { Int($0) }
     }
 
-    private func readAll(_ dataset: hid_t, name: String, memoryType: hid_t, count: Int, into data: UnsafeMutableRawPointer) throws {
-        guard count > 0 else { return }
-        let space = H5Dget_space(dataset)
-        guard space >= 0 else { throw HDF5Error(file: path, object: name, problem: "has an unreadable shape") }
-        let rank = Int(H5Sget_simple_extent_ndims(space))
-        var dims = [hsize_t](repeating: 0, count: max(0, rank))
-        H5Sget_simple_extent_dims(space, &dims, nil)
-        H5Sclose(space)
-        let shape = dims.map { Int($0) }
+    /// Reads a dataset of `shape` (as `checkedShape` returned it) into `data`, in `memoryType`.
+    private func readAll(_ dataset: hid_t, name: String, memoryType: hid_t, shape: [Int], into data: UnsafeMutableRawPointer) throws {
+        guard !shape.isEmpty else { throw HDF5Error(file: path, object: name, problem: "has shape [], expected 1 elements") }
+        guard shape.reduce(1, *) > 0 else { return }
         let elementSize = Int(H5Tget_size(memoryType))
-        guard !shape.isEmpty, shape.reduce(1, *) == count else {
-            throw HDF5Error(file: path, object: name, problem: "has shape \(shape), expected \(count) elements")
-        }
         if let chunks = try storedChunks(dataset, name: name, shape: shape, elementSize: elementSize) {
             try readChunks(chunks, name: name, shape: shape, elementSize: elementSize, into: data)
             return

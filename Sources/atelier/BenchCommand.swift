@@ -54,32 +54,36 @@ struct BenchCommand: ParsableCommand {
         """
     }
 
+    /// Prints `report` as one JSON object (`--json`, sorted keys) or as text, after `preface`.
+    func emit(_ report: some BenchOutput, after preface: String? = nil) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            say(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            if let preface { say(preface) }
+            say(report.text)
+        }
+    }
+
     func run() throws {
         RankContext.run(loadJob: { world in
             try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
         }) { context in
             if checkpoint {
                 guard context.comm.rank == 0 else { return .success }
-                let report = try CheckpointBench(shape: context.job.model, directory: dir).measure()
-                say(json ? String(decoding: try JSONEncoder().encode(report), as: UTF8.self) : report.text)
+                try emit(try CheckpointBench(shape: context.job.model, directory: dir).measure())
                 return .success
             }
             if overlap {
                 let report = try OverlapBench(job: context.job, comm: context.comm, rounds: rounds, steps: steps).measure()
                 guard context.comm.rank == 0 else { return .success }
-                say(json ? String(decoding: try JSONEncoder().encode(report), as: UTF8.self) : report.text)
+                try emit(report)
                 return .success
             }
             let report = try BenchRun(job: context.job, comm: context.comm, warmup: warmup, steps: steps).measure()
             guard context.comm.rank == 0 else { return .success }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                say(String(decoding: try encoder.encode(report), as: UTF8.self))
-            } else {
-                say(context.kernels)
-                say(report.text)
-            }
+            try emit(report, after: context.kernels)
             return .success
         }
     }

@@ -73,7 +73,6 @@ struct CheckpointBench {
             unlink(raw)
             unlink(path)
         }
-        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
         let saveVsRaw = median(zip(rawWrites, saves).map { $0 / $1 })
         let loadVsRaw = median(zip(rawReads, loads).map { $0 / $1 })
 

@@ -92,11 +92,6 @@ struct OverlapBench {
                       wire_over_ideal: ideal > 0 ? meanWire[0] / ideal : 0)
     }
 
-    func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     /// Bytes this network namespace's interfaces have sent (loopback excluded).
     static func transmittedBytes() -> UInt64 {
         guard let text = try? String(contentsOfFile: "/proc/net/dev", encoding: .utf8) else { return 0 }

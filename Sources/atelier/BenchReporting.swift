@@ -1,0 +1,17 @@
+import Foundation
+
+/// What every `atelier bench` mode reports: a JSON object (`--json`) or text for people.
+protocol BenchOutput: Encodable {
+    var text: String { get }
+}
+
+extension BenchReport: BenchOutput {}
+extension CheckpointBench.Report: BenchOutput {}
+extension OverlapBench.Report: BenchOutput {}
+
+/// The median of `xs` (0 when empty): benchmarks report medians, which a noisy machine's
+/// outliers do not move.
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
