@@ -36,14 +36,19 @@ public struct BPETrainer {
                 byLanguage[language] = counts
             }
         }
+        // Every sum below runs in a fixed order (languages by name, pieces by bytes): Swift's
+        // dictionaries iterate in a different order in every process, floating-point sums in a
+        // different order differ in their last bits, and near-equal pairs then merge in another
+        // order: the same corpus gave a different tokenizer.json on every run.
         var weights: [String: Double] = [:]
-        let total = bytesByLanguage.values.reduce(0, +)
-        if let alpha, bytesByLanguage.count > 1 {
-            let z = bytesByLanguage.values.reduce(0) { $0 + pow($1, alpha) }
-            for (language, n) in bytesByLanguage { weights[language] = (pow(n, alpha) / z) / (n / total) }
+        let sizes = bytesByLanguage.sorted { $0.key < $1.key }
+        let total = sizes.reduce(0) { $0 + $1.value }
+        if let alpha, sizes.count > 1 {
+            let z = sizes.reduce(0) { $0 + pow($1.value, alpha) }
+            for (language, n) in sizes { weights[language] = (pow(n, alpha) / z) / (n / total) }
         }
         var counts: [[UInt8]: Double] = [:]
-        for (language, words) in byLanguage {
+        for (language, words) in byLanguage.sorted(by: { $0.key < $1.key }) {
             let w = weights[language] ?? 1
             for (word, c) in words { counts[word, default: 0] += c * w }
         }
@@ -57,7 +62,7 @@ public struct BPETrainer {
         var words: [[Int32]] = []
         var counts: [Double] = []
         words.reserveCapacity(wordCounts.count)
-        for (word, c) in wordCounts where word.count > 1 {
+        for (word, c) in wordCounts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where word.count > 1 {
             words.append(word.map { firstByte + Int32($0) })
             counts.append(c)
         }

@@ -139,6 +139,21 @@ final class DataPipelineTests: XCTestCase {
     }
 
     /// Above the bad-line threshold nothing is written and the exit code is 2, with a summary.
+    /// The same corpus trains the same tokenizer.json, byte for byte, in every process (each
+    /// process iterates Swift's dictionaries in its own order).
+    func testTokenizerTrainingIsReproducibleAcrossProcesses() throws {
+        let corpus = try writeCorpus(bad: 0)
+        var files: [Data] = []
+        for run in 0..<3 {
+            let output = dir.appendingPathComponent("tokenizer-\(run).json").path
+            let trained = try AtelierProcess.run(["tokenizer", "train", corpus, "--vocab-size", "600", "--alpha", "0.3", "--output", output])
+            XCTAssertEqual(trained.status, 0, trained.stderr)
+            files.append(try Data(contentsOf: URL(fileURLWithPath: output)))
+        }
+        XCTAssertEqual(files[1], files[0])
+        XCTAssertEqual(files[2], files[0])
+    }
+
     func testPreprocessRefusesTooManyBadLines() throws {
         let corpus = try writeCorpus(bad: 6)
         let tokenizer = dir.appendingPathComponent("tokenizer.json").path
