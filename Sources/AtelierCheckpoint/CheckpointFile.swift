@@ -92,8 +92,10 @@ public enum CheckpointFile {
 
     /// Reads a checkpoint into the buffers, after checking its format and that its model shape is
     /// the job's. Every read is bounded by the expected shapes; checksums are verified by HDF5.
-    public static func read(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
-                            expAvgSq: FloatBuffer) throws -> CheckpointInfo {
+    /// Reads a checkpoint into `params` and, when given, the Adam moments (export and generate,
+    /// which need only the weights, pass nil and allocate a third of the memory).
+    public static func read(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer?,
+                            expAvgSq: FloatBuffer?) throws -> CheckpointInfo {
         do {
             let file = try H5File.open(path)
             defer { try? file.close() }
@@ -115,9 +117,9 @@ public enum CheckpointFile {
             counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])
             counters.skippedIterations = Int(raw[3]); counters.consecutiveSkips = Int(raw[4]); counters.optimizerStep = Int(raw[5])
             try file.readVerified(layout.tensors.flatMap { t in
-                [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset),
-                 FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: expAvg.base + t.offset),
-                 FloatDatasetRead(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, destination: expAvgSq.base + t.offset)]
+                [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset)]
+                    + (expAvg.map { [FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
+                    + (expAvgSq.map { [FloatDatasetRead(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
             })
             let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
             return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),

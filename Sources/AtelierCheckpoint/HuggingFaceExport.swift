@@ -1,74 +1,100 @@
-import AtelierJob
 import AtelierModel
 import Foundation
 
-/// A Hugging Face BLOOM directory: config.json (BloomConfig fields) and model.safetensors with the
-/// state-dict names `BloomForCausalLM` uses. lm_head.weight is tied to the word embeddings and, as
-/// `save_pretrained` does, not written; `from_pretrained` ties it again.
-public enum HuggingFaceBloom {
-    public struct Mismatch: Error, CustomStringConvertible {
-        public let directory: String
-        public let problem: String
-        public init(directory: String, problem: String) {
-            self.directory = directory
-            self.problem = problem
-        }
-        public var description: String { "\(directory): \(problem)" }
+/// Writes a Hugging Face BLOOM directory that `BloomForCausalLM.from_pretrained` loads:
+/// config.json, generation_config.json, and the weights in `dtype`, as one model.safetensors or,
+/// above `maxShardBytes`, as model-0000i-of-0000n.safetensors shards with
+/// model.safetensors.index.json, split as transformers' `save_pretrained` splits them (tensors in
+/// state-dict order, a new shard when the next tensor would pass the limit). lm_head.weight is tied
+/// to the word embeddings and, as save_pretrained does, not written. Every file is written under
+/// a temporary name and renamed into place once all are written; weight files of an earlier
+/// export that the new one does not use are removed, so loaders never see a mixed directory.
+public enum HuggingFaceExport {
+    /// transformers' default `max_shard_size`, "5GB".
+    public static let defaultMaxShardBytes = 5_000_000_000
+
+    public struct Written: Sendable {
+        public let files: [String]
+        public let weightBytes: Int
     }
 
-    public static func export(layout: ParameterLayout, params: FloatBuffer, to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let s = layout.shape
-        let config: [String: Any] = [
-            "architectures": ["BloomForCausalLM"], "model_type": "bloom",
-            "vocab_size": s.vocabSize, "hidden_size": s.hiddenSize, "n_layer": s.layers, "n_head": s.heads,
-            "layer_norm_epsilon": Double("\(s.layerNormEpsilon)") ?? 1e-5, "initializer_range": s.initStd,
-            "apply_residual_connection_post_layernorm": false, "hidden_dropout": 0.0, "attention_dropout": 0.0,
-            "pretraining_tp": 1, "slow_but_exact": false, "tie_word_embeddings": true, "use_cache": true,
-            "bos_token_id": Int(ByteVocabulary.bos), "eos_token_id": Int(ByteVocabulary.eos), "pad_token_id": Int(ByteVocabulary.pad),
-            "torch_dtype": "float32", "seq_length": s.sequenceLength,
-        ]
-        let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-        try json.write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
-        try Safetensors.write(path: directory + "/model.safetensors",
-                              tensors: layout.tensors.map { ($0.name, $0.shape, UnsafePointer(params.base + $0.offset)) },
-                              metadata: ["format": "pt"])
+    @discardableResult
+    public static func write(layout: ParameterLayout, params: FloatBuffer, config: HuggingFaceConfig, dtype: TensorDType,
+                             maxShardBytes: Int = defaultMaxShardBytes, extraFiles: [(name: String, contents: Data)] = [],
+                             to directory: String) throws -> Written {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let tensors = layout.tensors.map {
+            SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, values: UnsafePointer(params.base + $0.offset))
+        }
+        var shards: [[SafetensorsWriter.Tensor]] = [[]]
+        var shardBytes = 0
+        for t in tensors {
+            let bytes = t.count * dtype.size
+            if !shards[shards.count - 1].isEmpty && shardBytes + bytes > maxShardBytes {
+                shards.append([])
+                shardBytes = 0
+            }
+            shards[shards.count - 1].append(t)
+            shardBytes += bytes
+        }
+        let names = shards.count == 1 ? [HuggingFaceWeights.single]
+            : (1...shards.count).map { String(format: "model-%05d-of-%05d.safetensors", $0, shards.count) }
+        let suffix = ".tmp-\(getpid())"
+        var staged: [String] = []
+        do {
+            for (name, shard) in zip(names, shards) {
+                try SafetensorsWriter.write(path: directory + "/" + name + suffix, tensors: shard, dtype: dtype, metadata: ["format": "pt"])
+                staged.append(name)
+            }
+            var documents: [(String, Data)] = [
+                ("config.json", try json(config.configJSON(dtype: dtype))),
+                ("generation_config.json", try json(config.generationConfigJSON)),
+            ]
+            if shards.count > 1 {
+                var map: [String: String] = [:]
+                for (name, shard) in zip(names, shards) { for t in shard { map[t.name] = name } }
+                let total = tensors.reduce(0) { $0 + $1.count * dtype.size }
+                documents.append((HuggingFaceWeights.index, try json(["metadata": ["total_size": total], "weight_map": map])))
+            }
+            for (name, data) in documents + extraFiles.map({ ($0.name, $0.contents) }) {
+                try data.write(to: URL(fileURLWithPath: directory + "/" + name + suffix))
+                staged.append(name)
+            }
+        } catch {
+            for name in staged + names { try? fm.removeItem(atPath: directory + "/" + name + suffix) }
+            throw error
+        }
+        let keep = Set(staged)
+        for old in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(old) && isWeightFile(old) {
+            try fm.removeItem(atPath: directory + "/" + old)
+        }
+        for name in staged where rename(directory + "/" + name + suffix, directory + "/" + name) != 0 {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name,
+                                                            NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+        }
+        return Written(files: staged, weightBytes: tensors.reduce(0) { $0 + $1.count * dtype.size })
     }
 
-    /// The model shape a Hugging Face BLOOM config.json declares.
-    public static func shape(directory: String) throws -> (vocab: Int, hidden: Int, layers: Int, heads: Int) {
-        guard let data = FileManager.default.contents(atPath: directory + "/config.json"),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Mismatch(directory: directory, problem: "no readable config.json")
-        }
-        func int(_ keys: [String]) throws -> Int {
-            for k in keys { if let v = config[k] as? Int { return v } }
-            throw Mismatch(directory: directory, problem: "config.json lacks \(keys[0])")
-        }
-        return (try int(["vocab_size"]), try int(["hidden_size", "n_embed"]), try int(["n_layer", "num_hidden_layers"]),
-                try int(["n_head", "num_attention_heads"]))
+    /// Files a Hugging Face loader would take weights from.
+    static func isWeightFile(_ name: String) -> Bool {
+        name == HuggingFaceWeights.single || name == HuggingFaceWeights.index
+            || (name.hasPrefix("model-") && name.hasSuffix(".safetensors") && name.contains("-of-"))
     }
 
-    /// Loads a Hugging Face BLOOM directory's weights into `params`, refusing a shape that is not the job's.
-    public static func load(directory: String, layout: ParameterLayout, into params: FloatBuffer) throws {
-        let s = layout.shape
-        let declared = try shape(directory: directory)
-        for (field, theirs, ours) in [("vocab_size", declared.vocab, s.vocabSize), ("hidden_size", declared.hidden, s.hiddenSize),
-                                      ("n_layer", declared.layers, s.layers), ("n_head", declared.heads, s.heads)] where theirs != ours {
-            throw Mismatch(directory: directory, problem: "config.json has \(field) \(theirs) but the job's model has \(ours); make the job's [model] match it")
+    static func json(_ object: Any) throws -> Data {
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// "5GB", "500MB", "2GiB", "100KB" or a byte count, as transformers' `max_shard_size` reads them.
+    public static func parseSize(_ text: String) -> Int? {
+        let units: [(String, Double)] = [("GiB", 0x1p30), ("MiB", 0x1p20), ("KiB", 0x1p10), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for (unit, scale) in units where trimmed.hasSuffix(unit) {
+            guard let number = Double(trimmed.dropLast(unit.count)), number > 0, number * scale < 1e15 else { return nil }
+            return Int(number * scale)
         }
-        let tensors = try Safetensors.read(path: directory + "/model.safetensors")
-        for t in layout.tensors {
-            // BLOOM checkpoints on the Hub store names with or without the "transformer." prefix.
-            guard let found = tensors[t.name] ?? tensors[String(t.name.dropFirst("transformer.".count))] else {
-                throw Mismatch(directory: directory, problem: "model.safetensors has no tensor '\(t.name)'")
-            }
-            guard found.shape == t.shape else {
-                throw Mismatch(directory: directory, problem: "tensor '\(t.name)' has shape \(found.shape), expected \(t.shape)")
-            }
-            found.data.withUnsafeBytes { raw in
-                (params.base + t.offset).update(from: raw.bindMemory(to: Float.self).baseAddress!, count: t.count)
-            }
-        }
+        guard let bytes = Int(trimmed), bytes > 0 else { return nil }
+        return bytes
     }
 }

@@ -33,6 +33,9 @@ public final class BPETokenizer: @unchecked Sendable {
 
     public var vocabularySize: Int { tokens.count }
 
+    /// The id of an added special token ("<s>", "</s>", "<pad>", ...), if the tokenizer has it.
+    public func specialID(_ text: String) -> Int32? { idsOfSpecial[text] }
+
     /// `tokens[id]` the bytes of each token; `merges` as (left, right) ids in rank order; each
     /// merge's result must be a token. Special tokens by their text and id.
     public init(tokens: [[UInt8]], merges: [(Int32, Int32)], specials: [(String, Int32)]) throws {

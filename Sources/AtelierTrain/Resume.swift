@@ -79,17 +79,23 @@ enum Resume {
 
     /// Starts from a Hugging Face BLOOM directory: rank 0 reads and checks it, every rank gets the
     /// weights. Adam moments start at zero, as for any new run.
-    static func initialize(_ step: TrainStep, fromHuggingFace directory: String, comm: Communicator, say: (String) -> Void) throws {
+    static func initialize(_ step: TrainStep, fromHuggingFace directory: String, comm: Communicator, say: (String) -> Void,
+                           warn: (String) -> Void) throws {
         var status: [Int64] = [0]
         var failure: Error?
         if comm.rank == 0 {
-            do { try HuggingFaceBloom.load(directory: directory, layout: step.model.layout, into: step.model.params) } catch {
+            do {
+                let unused = try HuggingFaceWeights.load(directory: directory, layout: step.model.layout, into: step.model.params)
+                if !unused.isEmpty {
+                    warn("\(directory): \(unused.count) tensor\(unused.count == 1 ? "" : "s") BLOOM's layout has no place for, not loaded: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", ..." : "")")
+                }
+            } catch {
                 failure = error
                 status[0] = 1
             }
         }
         try comm.broadcast(&status)
-        if status[0] != 0 { throw failure ?? HuggingFaceBloom.Mismatch(directory: directory, problem: "rank 0 could not load it") }
+        if status[0] != 0 { throw failure ?? HuggingFaceConfig.Mismatch(directory: directory, problem: "rank 0 could not load it") }
         if comm.size > 1 {
             try comm.broadcast(UnsafeMutableRawBufferPointer(start: step.model.params.base, count: step.model.params.bytes))
         }

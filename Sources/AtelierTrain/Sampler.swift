@@ -9,10 +9,14 @@ public struct Sampler {
     public let model: BloomModel
     public var temperature: Double
     public var topK: Int
+    /// Ids at or past this are never sampled: the tokenizer's vocabulary, where the model's
+    /// embedding is padded past it (BLOOM: 250,680 tokens in 250,880 rows).
+    public let sampleableVocabulary: Int
     let acts: Activations
 
-    public init(model: BloomModel, temperature: Double, topK: Int) {
+    public init(model: BloomModel, temperature: Double, topK: Int, sampleableVocabulary: Int? = nil) {
         self.model = model
+        self.sampleableVocabulary = min(sampleableVocabulary ?? model.shape.vocabSize, model.shape.vocabSize)
         self.temperature = temperature
         self.topK = topK
         acts = Activations(shape: model.shape, batch: 1)
@@ -32,7 +36,7 @@ public struct Sampler {
             }
             model.forward(acts)   // causal: the padding after the context does not change its logits
             let logits = acts.logits + (window.count - 1) * V
-            let next = Int32(pick(logits, V, &rng))
+            let next = Int32(pick(logits, sampleableVocabulary, &rng))
             if next == stop { break }
             out.append(next)
             context.append(next)

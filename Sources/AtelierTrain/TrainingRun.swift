@@ -92,7 +92,7 @@ public final class TrainingRun {
                                             say: say, warn: warn)
         let resumed = resumedTotals != nil
         if !resumed, let directory = job.initFrom {
-            try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say)
+            try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say, warn: warn)
         }
         if step.progress.iteration >= job.train.iterations {
             say("nothing to do: the run is at iteration \(step.progress.iteration) of \(job.train.iterations); raise train.iterations to train further")

@@ -15,33 +15,134 @@ final class HuggingFaceExportTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
+    let tokens = SpecialTokenIDs(bos: 1, eos: 2, pad: 3)
+
+    @discardableResult
+    func export(_ model: BloomModel, dtype: TensorDType = .f32, maxShardBytes: Int = HuggingFaceExport.defaultMaxShardBytes) throws -> HuggingFaceExport.Written {
+        try HuggingFaceExport.write(layout: model.layout, params: model.params, config: HuggingFaceConfig(shape: shape, tokens: tokens),
+                                    dtype: dtype, maxShardBytes: maxShardBytes, to: dir.path)
+    }
+
+    func json(_ name: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(name))) as! [String: Any]
+    }
+
     func testExportImportRoundTripIsBitExact() throws {
         let model = BloomModel(shape: shape)
         model.layout.initialize(model.params, seed: 5)
-        try HuggingFaceBloom.export(layout: model.layout, params: model.params, to: dir.path)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        try export(model)
+        let config = try json("config.json")
         XCTAssertEqual(config["model_type"] as? String, "bloom")
         XCTAssertEqual(config["n_layer"] as? Int, 2)
         XCTAssertEqual(config["n_head"] as? Int, 3)
         XCTAssertEqual(config["tie_word_embeddings"] as? Bool, true)
-        let tensors = try Safetensors.read(path: dir.appendingPathComponent("model.safetensors").path)
-        XCTAssertEqual(tensors.count, model.layout.tensors.count)
-        XCTAssertEqual(tensors["transformer.h.1.self_attention.query_key_value.weight"]?.shape, [72, 24])
+        XCTAssertEqual(config["torch_dtype"] as? String, "float32")
+        for file in ["config.json", "generation_config.json"] {
+            let c = try json(file)
+            XCTAssertEqual([c["bos_token_id"] as? Int, c["eos_token_id"] as? Int, c["pad_token_id"] as? Int], [1, 2, 3], file)
+        }
+        let file = try SafetensorsFile(path: dir.appendingPathComponent("model.safetensors").path)
+        XCTAssertEqual(file.entries.count, model.layout.tensors.count)
+        XCTAssertEqual(file.entries["transformer.h.1.self_attention.query_key_value.weight"]?.shape, [72, 24])
         let back = BloomModel(shape: shape)
-        try HuggingFaceBloom.load(directory: dir.path, layout: back.layout, into: back.params)
+        try HuggingFaceWeights.load(directory: dir.path, layout: back.layout, into: back.params)
         XCTAssertEqual(memcmp(model.params.base, back.params.base, model.params.bytes), 0)
+        XCTAssertEqual(try HuggingFaceConfig(directory: dir.path), HuggingFaceConfig(shape: shape, tokens: tokens))
         // another shape is refused by name
         let other = ParameterLayout(shape: ModelShape(vocabSize: 270, hiddenSize: 24, layers: 3, heads: 3, sequenceLength: 12))
-        XCTAssertThrowsError(try HuggingFaceBloom.load(directory: dir.path, layout: other, into: FloatBuffer(count: other.count))) { error in
+        XCTAssertThrowsError(try HuggingFaceWeights.load(directory: dir.path, layout: other, into: FloatBuffer(count: other.count))) { error in
             XCTAssertTrue("\(error)".contains("config.json has n_layer 2 but the job's model has 3"), "\(error)")
         }
+    }
+
+    /// bf16 and f16 exports round each weight to nearest even; loading widens exactly, so the round
+    /// trip gives the rounded weights, and a sharded export splits as transformers does.
+    func testHalfPrecisionShardedExportRoundsAndShards() throws {
+        let model = BloomModel(shape: shape)
+        model.layout.initialize(model.params, seed: 6)
+        for dtype in [TensorDType.bf16, .f16] {
+            let limit = 4000   // bytes: the 270 x 24 embedding (12,960 bytes) alone passes it
+            let written = try export(model, dtype: dtype, maxShardBytes: limit)
+            let shards = written.files.filter { $0.hasSuffix(".safetensors") }
+            XCTAssertGreaterThan(shards.count, 2)
+            XCTAssertEqual(shards.first, String(format: "model-00001-of-%05d.safetensors", shards.count))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
+            let index = try json("model.safetensors.index.json")
+            let map = index["weight_map"] as! [String: String]
+            XCTAssertEqual(Set(map.keys), Set(model.layout.tensors.map(\.name)))
+            XCTAssertEqual((index["metadata"] as! [String: Any])["total_size"] as? Int, model.layout.count * 2)
+            for shard in shards {
+                let file = try SafetensorsFile(path: dir.appendingPathComponent(shard).path)
+                let bytes = file.entries.values.reduce(0) { $0 + $1.byteRange.count }
+                XCTAssertTrue(bytes <= limit || file.entries.count == 1, "\(shard) holds \(bytes) bytes in \(file.entries.count) tensors")
+                XCTAssertTrue(file.entries.values.allSatisfy { $0.dtype == dtype })
+            }
+            let back = BloomModel(shape: shape)
+            try HuggingFaceWeights.load(directory: dir.path, layout: back.layout, into: back.params)
+            var maxRelative: Float = 0
+            for i in 0..<model.params.count {
+                let x = model.params[i]
+                let rounded = dtype == .bf16 ? TensorDType.widenBF16(TensorDType.narrowBF16(x)) : TensorDType.widenF16(TensorDType.narrowF16(x))
+                XCTAssertEqual(back.params[i].bitPattern, rounded.bitPattern, "\(dtype) element \(i)")
+                if abs(x) > 1e-4 { maxRelative = max(maxRelative, abs(back.params[i] - x) / abs(x)) }
+            }
+            XCTAssertLessThanOrEqual(maxRelative, dtype == .bf16 ? 1.0 / 256 : 1.0 / 2048)
+            XCTAssertGreaterThan(maxRelative, 0, "\(dtype) rounding changed nothing: is the export really \(dtype)?")
+            XCTAssertEqual(try json("config.json")["torch_dtype"] as? String, dtype.torchName)
+        }
+        // exporting unsharded over a sharded export leaves no stale shards behind
+        try export(model)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertEqual(left, ["config.json", "generation_config.json", "model.safetensors"])
+    }
+
+    func testPickleOnlyAndBrokenDirectoriesAreRefusedWithAdvice() throws {
+        let model = BloomModel(shape: shape)
+        try export(model)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("model.safetensors"))
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("pytorch_model.bin").path, contents: Data([0x80, 0x02]))
+        XCTAssertThrowsError(try HuggingFaceWeights.load(directory: dir.path, layout: model.layout, into: model.params)) { error in
+            XCTAssertTrue("\(error)".contains("pytorch_model.bin (PyTorch pickle)") && "\(error)".contains("safe_serialization=True"), "\(error)")
+        }
+        // an index naming a tensor its shard lacks
+        try export(model, maxShardBytes: 4000)
+        var index = try json("model.safetensors.index.json")
+        var map = index["weight_map"] as! [String: String]
+        map["transformer.ln_f.weight"] = String(format: "model-00001-of-%05d.safetensors", Set(map.values).count)   // it is in the last
+        index["weight_map"] = map
+        try JSONSerialization.data(withJSONObject: index).write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        XCTAssertThrowsError(try HuggingFaceWeights.load(directory: dir.path, layout: model.layout, into: model.params)) { error in
+            XCTAssertTrue("\(error)".contains("puts 'transformer.ln_f.weight' in model-00001"), "\(error)")
+        }
+        // configs atelier cannot honour
+        for (key, value, expected) in [("apply_residual_connection_post_layernorm", true as Any, "apply_residual_connection_post_layernorm is true"),
+                                       ("tie_word_embeddings", false as Any, "tie_word_embeddings is false"),
+                                       ("model_type", "gpt2" as Any, "model_type is \"gpt2\""),
+                                       ("n_head", 5 as Any, "not a multiple of n_head 5"),
+                                       ("vocab_size", -1 as Any, "vocab_size is -1")] {
+            var config = HuggingFaceConfig(shape: shape, tokens: tokens).configJSON(dtype: .f32)
+            config[key] = value
+            try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
+            XCTAssertThrowsError(try HuggingFaceConfig(directory: dir.path)) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+        }
+        XCTAssertThrowsError(try HuggingFaceConfig(directory: dir.path + "/nowhere")) { XCTAssertTrue("\($0)".contains("no config.json"), "\($0)") }
+    }
+
+    func testShardSizesParseAsTransformersReadsThem() {
+        XCTAssertEqual(HuggingFaceExport.parseSize("5GB"), 5_000_000_000)
+        XCTAssertEqual(HuggingFaceExport.parseSize("2GiB"), 2 << 30)
+        XCTAssertEqual(HuggingFaceExport.parseSize("500MB"), 500_000_000)
+        XCTAssertEqual(HuggingFaceExport.parseSize("1234"), 1234)
+        XCTAssertNil(HuggingFaceExport.parseSize("lots"))
+        XCTAssertNil(HuggingFaceExport.parseSize("-5GB"))
+        XCTAssertNil(HuggingFaceExport.parseSize("1e300GB"))
     }
 
     func testHostileSafetensorsHeadersAreRefused() throws {
         let path = dir.appendingPathComponent("x.safetensors").path
         func attempt(_ bytes: Data) -> String {
             try? bytes.write(to: URL(fileURLWithPath: path))
-            do { _ = try Safetensors.read(path: path); return "loaded" } catch { return "\(error)" }
+            do { _ = try SafetensorsFile(path: path); return "loaded" } catch { return "\(error)" }
         }
         func file(_ header: String, dataBytes: Int) -> Data {
             var d = Data()
@@ -62,7 +163,7 @@ final class HuggingFaceExportTests: XCTestCase {
         let absurd = attempt(file(#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#, dataBytes: 16))
         XCTAssertTrue(absurd.contains("tensor 'a'") && absurd != "loaded", absurd)
         XCTAssertTrue(attempt(file(#"{"a":{"dtype":"F32","shape":[3000000000,4],"data_offsets":[0,16]}}"#, dataBytes: 16)).contains("absurd shape"))
-        XCTAssertTrue(attempt(file(#"{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}}"#, dataBytes: 8)).contains("only F32"))
+        XCTAssertTrue(attempt(file(#"{"a":{"dtype":"F64","shape":[4],"data_offsets":[0,32]}}"#, dataBytes: 8)).contains("F32, F16 and BF16 are read"))
         XCTAssertTrue(attempt(file(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
                                    dataBytes: 16)).contains("overlap"))
         XCTAssertEqual(attempt(file(#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, dataBytes: 16)), "loaded")
@@ -86,7 +187,7 @@ final class HuggingFaceExportTests: XCTestCase {
         let acts = Activations(shape: shape, batch: 1)
         acts.tokens = (0..<12).map { Int32(($0 * 37 + 5) % 270) }
         model.forward(acts)
-        try HuggingFaceBloom.export(layout: model.layout, params: model.params, to: dir.path)
+        try export(model)
         let ours = (0..<(12 * 270)).map { Double(acts.logits[$0]) }
         try JSONSerialization.data(withJSONObject: ["tokens": acts.tokens.map(Int.init), "logits": ours])
             .write(to: dir.appendingPathComponent("ours.json"))

@@ -1,0 +1,51 @@
+import AtelierJob
+import AtelierModel
+import Foundation
+
+/// The weights a command starts from, wherever they were saved: an Atelier checkpoint (`.h5`) or
+/// a Hugging Face BLOOM directory. Only the parameters are read (no Adam moments), and the
+/// tokenizer that goes with them is found: the checkpoint job's `data.tokenizer`, or the
+/// directory's tokenizer.json.
+public struct ModelWeights {
+    public enum Origin {
+        case checkpoint(CheckpointInfo)
+        case huggingFace(HuggingFaceConfig)
+    }
+
+    public let path: String
+    public let shape: ModelShape
+    public let layout: ParameterLayout
+    public let params: FloatBuffer
+    public let origin: Origin
+    /// The tokenizer.json that goes with these weights; nil for byte-level models.
+    public let tokenizer: String?
+    /// Tensors a Hugging Face directory holds that BLOOM's layout has no place for (not loaded).
+    public let unusedTensors: [String]
+
+    /// Whether `path` is a Hugging Face directory rather than a checkpoint file.
+    public static func isHuggingFaceDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// Reads the shape, then the parameters into `allocate(count)`'s buffer (the caller may want
+    /// them inside a model it builds).
+    public static func load(path: String, allocate: (ParameterLayout) throws -> FloatBuffer = { FloatBuffer(count: $0.count) }) throws -> ModelWeights {
+        if isHuggingFaceDirectory(path) {
+            let config = try HuggingFaceConfig(directory: path)
+            let layout = ParameterLayout(shape: config.shape)
+            let params = try allocate(layout)
+            let unused = try HuggingFaceWeights.load(directory: path, layout: layout, into: params)
+            let tokenizer = path + "/tokenizer.json"
+            return ModelWeights(path: path, shape: config.shape, layout: layout, params: params, origin: .huggingFace(config),
+                                tokenizer: FileManager.default.fileExists(atPath: tokenizer) ? tokenizer : nil, unusedTensors: unused)
+        }
+        let shape = try CheckpointSummary.modelShape(path: path)
+        let layout = ParameterLayout(shape: shape)
+        let params = try allocate(layout)
+        let info = try CheckpointFile.read(path: path, layout: layout, params: params, expAvg: nil, expAvgSq: nil)
+        let job = try Job.parse(text: info.jobText, file: path + " (its job)")
+        return ModelWeights(path: path, shape: shape, layout: layout, params: params, origin: .checkpoint(info),
+                            tokenizer: job.data.kind == .indexed ? job.data.tokenizer : nil, unusedTensors: [])
+    }
+}
