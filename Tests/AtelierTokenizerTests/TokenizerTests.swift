@@ -105,6 +105,30 @@ final class TokenizerTests: XCTestCase {
         XCTAssertThrowsError(try BPETokenizer.load(path: path)) { e in XCTAssertTrue("\(e)".contains("model.merges[0]"), "\(e)") }
     }
 
+    /// BLOOM's published tokenizer.json differs from ours outside the BPE itself: a ByteLevel
+    /// post-processor (add_prefix_space true, trim_offsets false), decoder options, no padding or
+    /// truncation block and `unk_token: null`. None of these change ids, and the file loads.
+    func testBloomsOwnLayoutLoads() throws {
+        var object = Self.trained.jsonObject()
+        object["post_processor"] = ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": false]
+        object["decoder"] = ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": false]
+        object.removeValue(forKey: "padding")
+        object.removeValue(forKey: "truncation")
+        var model = object["model"] as! [String: Any]
+        model["unk_token"] = NSNull()
+        model.removeValue(forKey: "ignore_merges")
+        object["model"] = model
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bloom-layout-\(getpid()).json").path
+        defer { unlink(path) }
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        let loaded = try BPETokenizer.load(path: path)
+        XCTAssertEqual(loaded.vocabularySize, Self.trained.vocabularySize)
+        XCTAssertEqual(loaded.specialID("</s>"), 2)
+        XCTAssertEqual(loaded.specialID("<pad>"), 3)
+        XCTAssertNil(loaded.specialID("<mask>"))
+        for (text, _) in sample { XCTAssertEqual(loaded.encode(text), Self.trained.encode(text), text) }
+    }
+
     /// Hugging Face `tokenizers` loads our tokenizer.json and gives the same ids, and we load one
     /// it trained with BLOOM's configuration and give its ids. Runs where ATELIER_TEST_PYTHON names
     /// a Python with `tokenizers`.
@@ -121,7 +145,7 @@ final class TokenizerTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: texts).write(to: dir.appendingPathComponent("texts.json"))
         let script = """
         import json, sys
-        from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, Regex
+        from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, processors, Regex
         d = sys.argv[1]
         texts = json.load(open(d + "/texts.json"))
         ours = Tokenizer.from_file(d + "/ours.json")
@@ -134,6 +158,7 @@ final class TokenizerTests: XCTestCase {
         trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         hf.train_from_iterator(texts * 10, trainer)
+        hf.post_processor = processors.ByteLevel(trim_offsets=False)   # BLOOM's own file has one
         hf.save(d + "/theirs.json")
         out["theirs"] = [hf.encode(t).ids for t in texts]
         json.dump(out, open(d + "/out.json", "w"))
