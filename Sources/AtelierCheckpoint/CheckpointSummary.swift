@@ -1,4 +1,5 @@
 import AtelierJob
+import Foundation
 import AtelierModel
 import HDF5
 
@@ -8,6 +9,8 @@ public struct CheckpointSummary: Sendable {
     public let shape: ModelShape
     public let info: CheckpointInfo
     public let tensors: [(name: String, shape: [Int])]
+    /// `ParameterLayout.hash` of the weights: what `atelier train` prints when it starts from them.
+    public let weightsHash: UInt64
 
     /// Reads the file's own model config (bounded: a hostile file cannot make us allocate
     /// absurd buffers), then every dataset against it, verifying all checksums.
@@ -16,7 +19,8 @@ public struct CheckpointSummary: Sendable {
         let layout = ParameterLayout(shape: shape)
         let params = FloatBuffer(count: layout.count), m = FloatBuffer(count: layout.count), v = FloatBuffer(count: layout.count)
         let info = try CheckpointFile.read(path: path, layout: layout, params: params, expAvg: m, expAvgSq: v)
-        return CheckpointSummary(path: path, shape: shape, info: info, tensors: layout.tensors.map { ($0.name, $0.shape) })
+        return CheckpointSummary(path: path, shape: shape, info: info, tensors: layout.tensors.map { ($0.name, $0.shape) },
+                                 weightsHash: layout.hash(params))
     }
 
     /// The model shape a checkpoint declares, refused when it is not a plausible BLOOM shape.
@@ -48,6 +52,7 @@ public struct CheckpointSummary: Sendable {
         var lines = [
             "\(path): atelier checkpoint, format version \(CheckpointFile.formatVersion), written by atelier \(info.programVersion) on \(info.worldSizeAtSave) rank\(info.worldSizeAtSave == 1 ? "" : "s")",
             "model: vocab \(shape.vocabSize), hidden \(shape.hiddenSize), \(shape.layers) layers, \(shape.heads) heads, sequence \(shape.sequenceLength); \(parameters) parameters in \(tensors.count) tensors (+ exp_avg, exp_avg_sq)",
+            "weights: hash \(String(format: "%016llx", weightsHash))",
             "state: iteration \(c.iteration), \(c.consumedSamples) samples / \(c.consumedTokens) tokens consumed, \(c.skippedIterations) skipped, optimizer step \(c.optimizerStep)",
             "accounting: " + zip(AccountingTotals.fieldNames, info.accounting.values).map { "\($0)=\($1)" }.joined(separator: " "),
             "job:",

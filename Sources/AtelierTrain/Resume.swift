@@ -99,7 +99,7 @@ enum Resume {
         if comm.size > 1 {
             try comm.broadcast(UnsafeMutableRawBufferPointer(start: step.model.params.base, count: step.model.params.bytes))
         }
-        say("initialised from the Hugging Face model in \(directory)")
+        say("initialised from the Hugging Face model in \(directory) (weights hash \(String(format: "%016llx", step.model.layout.hash(step.model.params))))")
     }
 }
 
