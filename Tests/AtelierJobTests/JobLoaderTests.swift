@@ -60,6 +60,11 @@ final class JobLoaderTests: XCTestCase {
         let bytes = try Job.load(path: root.appendingPathComponent("jobs/architecture-and-scaling/bytes-baseline.toml").path)
         XCTAssertEqual(bytes.data.kind, .bytes)
         XCTAssertEqual(bytes.train.evalInterval, 0)
+        let adapt = try Job.load(path: root.appendingPathComponent("jobs/multilinguality/bloom-560m-adapt.toml").path)
+        XCTAssertEqual([adapt.model.vocabSize, adapt.model.hiddenSize, adapt.model.layers, adapt.model.heads], [250_880, 1024, 24, 16])
+        XCTAssertEqual(adapt.initFrom, "models/bloom-560m")
+        XCTAssertEqual(adapt.data.tokenizer, "models/bloom-560m/tokenizer.json")
+        XCTAssertEqual(adapt.workingGroup, "multilinguality")
     }
 
     func testIndexedDataFields() throws {
