@@ -169,6 +169,73 @@ final class HuggingFaceExportTests: XCTestCase {
         XCTAssertEqual(attempt(file(#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, dataBytes: 16)), "loaded")
     }
 
+    /// A directory written without atelier: shards by the `safetensors` package (F16, from NumPy)
+    /// and by hand (BF16, which NumPy lacks: the upper 16 bits, rounded to nearest even), an index
+    /// and a config, tensor names without the "transformer." prefix as the Hub's BLOOMs have them.
+    /// Loading gives NumPy's own widening of each value, bit for bit. Needs a Python with numpy
+    /// and safetensors (.ci/run installs them).
+    func testReadsShardsWrittenBySafetensorsAndNumPy() throws {
+        let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] ?? "python3"
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import numpy, safetensors.numpy"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        try XCTSkipUnless(probe.terminationStatus == 0, "\(python) has no numpy and safetensors; set ATELIER_TEST_PYTHON (.ci/run installs them)")
+        let layout = ParameterLayout(shape: shape)
+        let names = layout.tensors.map { ["name": $0.name, "shape": $0.shape] as [String: Any] }
+        try JSONSerialization.data(withJSONObject: ["tensors": names, "config": HuggingFaceConfig(shape: shape, tokens: tokens).configJSON(dtype: .bf16)])
+            .write(to: dir.appendingPathComponent("spec.json"))
+        let script = """
+        import json, sys, numpy as np
+        from safetensors.numpy import save_file
+        d = sys.argv[1]
+        spec = json.load(open(d + "/spec.json"))
+        json.dump(spec["config"], open(d + "/config.json", "w"))
+        rng = np.random.default_rng(7)
+        expected, half, brain, weight_map = [], {}, {}, {}
+        for i, t in enumerate(spec["tensors"]):
+            name = t["name"].removeprefix("transformer.")
+            x = (rng.standard_normal(t["shape"]) * 0.5).astype(np.float32)
+            if i % 2 == 0:
+                half[name] = x.astype(np.float16)
+                expected.append(half[name].astype(np.float32))
+                weight_map[name] = "model-00001-of-00002.safetensors"
+            else:
+                u = x.view(np.uint32).astype(np.uint64)
+                b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+                brain[name] = (t["shape"], b)
+                expected.append((b.astype(np.uint32) << 16).view(np.float32))
+                weight_map[name] = "model-00002-of-00002.safetensors"
+        save_file(half, d + "/model-00001-of-00002.safetensors")
+        header, offset = {}, 0
+        for name, (shape, b) in brain.items():
+            header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + b.nbytes]}
+            offset += b.nbytes
+        h = json.dumps(header).encode()
+        with open(d + "/model-00002-of-00002.safetensors", "wb") as f:
+            f.write(len(h).to_bytes(8, "little") + h)
+            for _, (_, b) in brain.items():
+                f.write(b.astype("<u2").tobytes())
+        json.dump({"metadata": {}, "weight_map": weight_map}, open(d + "/model.safetensors.index.json", "w"))
+        np.concatenate([e.reshape(-1) for e in expected]).astype("<f4").tofile(d + "/expected.f32")
+        """
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = [python, "-c", script, dir.path]
+        try run.run()
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 0)
+        let params = FloatBuffer(count: layout.count)
+        let unused = try HuggingFaceWeights.load(directory: dir.path, layout: layout, into: params)
+        XCTAssertEqual(unused, [])
+        let expected = try Data(contentsOf: dir.appendingPathComponent("expected.f32"))
+        XCTAssertEqual(expected.count, params.bytes)
+        XCTAssertEqual(expected.withUnsafeBytes { memcmp($0.baseAddress!, params.base, params.bytes) }, 0, "widened values differ from NumPy's")
+        XCTAssertEqual(try HuggingFaceConfig(directory: dir.path).tokens, tokens)
+    }
+
     /// Where Python with torch and transformers is available (set ATELIER_TEST_PYTHON to its
     /// interpreter), `BloomForCausalLM.from_pretrained` on the export gives our logits within 1e-4.
     func testTransformersLoadsTheExportWithTheSameLogits() throws {
