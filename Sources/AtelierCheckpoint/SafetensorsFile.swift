@@ -72,9 +72,18 @@ public final class SafetensorsFile: @unchecked Sendable {
         metadata = (header["__metadata__"] as? [String: String]) ?? [:]
     }
 
-    /// Widens tensor `name` into `out` (its element count of fp32 values).
+    /// Widens tensor `entry` into `out` (its element count of fp32 values) in 32 MiB slices,
+    /// letting each slice's pages go once read: the file is never resident beyond one slice.
     public func read(_ entry: Entry, into out: UnsafeMutablePointer<Float>) {
-        entry.dtype.widen(mapping.bytes.baseAddress! + entry.byteRange.lowerBound, count: entry.count, into: out)
+        let slice = (32 << 20) / entry.dtype.size   // elements
+        var start = 0
+        while start < entry.count {
+            let n = min(slice, entry.count - start)
+            let bytes = (entry.byteRange.lowerBound + start * entry.dtype.size)..<(entry.byteRange.lowerBound + (start + n) * entry.dtype.size)
+            entry.dtype.widen(mapping.bytes.baseAddress! + bytes.lowerBound, count: n, into: out + start)
+            mapping.release(bytes)
+            start += n
+        }
     }
 
     /// A tensor's values as fp32 (for tests and small tensors).
