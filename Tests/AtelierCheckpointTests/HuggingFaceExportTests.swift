@@ -169,20 +169,26 @@ final class HuggingFaceExportTests: XCTestCase {
         XCTAssertEqual(attempt(file(#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, dataBytes: 16)), "loaded")
     }
 
+    /// ATELIER_TEST_PYTHON (else python3) if it imports `modules`; the test skips, saying so, if not.
+    static func python(with modules: String, advice: String) throws -> String {
+        let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] ?? "python3"
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import " + modules]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        try XCTSkipUnless(probe.terminationStatus == 0, "\(python) lacks \(modules) (\(advice)); set ATELIER_TEST_PYTHON to a Python that has them")
+        return python
+    }
+
     /// A directory written without atelier: shards by the `safetensors` package (F16, from NumPy)
     /// and by hand (BF16, which NumPy lacks: the upper 16 bits, rounded to nearest even), an index
     /// and a config, tensor names without the "transformer." prefix as the Hub's BLOOMs have them.
     /// Loading gives NumPy's own widening of each value, bit for bit. Needs a Python with numpy
     /// and safetensors (.ci/run installs them).
     func testReadsShardsWrittenBySafetensorsAndNumPy() throws {
-        let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] ?? "python3"
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = [python, "-c", "import numpy, safetensors.numpy"]
-        probe.standardError = FileHandle.nullDevice
-        try probe.run()
-        probe.waitUntilExit()
-        try XCTSkipUnless(probe.terminationStatus == 0, "\(python) has no numpy and safetensors; set ATELIER_TEST_PYTHON (.ci/run installs them)")
+        let python = try Self.python(with: "numpy, safetensors.numpy", advice: ".ci/run installs them")
         let layout = ParameterLayout(shape: shape)
         let names = layout.tensors.map { ["name": $0.name, "shape": $0.shape] as [String: Any] }
         try JSONSerialization.data(withJSONObject: ["tensors": names, "config": HuggingFaceConfig(shape: shape, tokens: tokens).configJSON(dtype: .bf16)])
@@ -239,14 +245,7 @@ final class HuggingFaceExportTests: XCTestCase {
     /// Where Python with torch and transformers is available (set ATELIER_TEST_PYTHON to its
     /// interpreter), `BloomForCausalLM.from_pretrained` on the export gives our logits within 1e-4.
     func testTransformersLoadsTheExportWithTheSameLogits() throws {
-        let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] ?? "python3"
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = [python, "-c", "import torch, transformers"]
-        probe.standardError = FileHandle.nullDevice
-        try probe.run()
-        probe.waitUntilExit()
-        try XCTSkipUnless(probe.terminationStatus == 0, "\(python) has no torch/transformers; set ATELIER_TEST_PYTHON")
+        let python = try Self.python(with: "torch, transformers", advice: "too large for CI; install them elsewhere")
 
         let model = BloomModel(shape: shape)
         model.layout.initialize(model.params, seed: 9)
