@@ -26,14 +26,27 @@ public struct AccountingTotals: Equatable, Sendable, Codable {
         [modelFlops, hardwareFlops, deviceSeconds, nodeSeconds, cpuKWh, gpuKWh, ramKWh, staticKWh, energyKWh, emissionsKg, embodiedKg]
     }
 
+    /// Totals from `fieldNames`-ordered values, each finite and non-negative; nil otherwise
+    /// (`firstInvalid` names the field).
     public init?(values v: [Double]) {
-        guard v.count == Self.fieldNames.count, v.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        guard v.count == Self.fieldNames.count, Self.firstInvalid(v) == nil else { return nil }
+        self.init(unchecked: v)
+    }
+
+    private init(unchecked v: [Double]) {
         (modelFlops, hardwareFlops, deviceSeconds, nodeSeconds, cpuKWh, gpuKWh) = (v[0], v[1], v[2], v[3], v[4], v[5])
         (ramKWh, staticKWh, energyKWh, emissionsKg, embodiedKg) = (v[6], v[7], v[8], v[9], v[10])
     }
 
+    /// The first field whose value is not a finite, non-negative number, with that value.
+    public static func firstInvalid(_ values: [Double]) -> (field: String, value: Double)? {
+        zip(fieldNames, values).first { !($0.1.isFinite && $0.1 >= 0) }.map { ($0.0, $0.1) }
+    }
+
+    /// Field by field. Inputs are checked where they come in (an accounting interval, a checkpoint),
+    /// so nothing is dropped here.
     public static func + (a: AccountingTotals, b: AccountingTotals) -> AccountingTotals {
-        AccountingTotals(values: zip(a.values, b.values).map { $0 + $1 }) ?? a
+        AccountingTotals(unchecked: zip(a.values, b.values).map { $0 + $1 })
     }
 
     public static func += (a: inout AccountingTotals, b: AccountingTotals) { a = a + b }

@@ -172,7 +172,16 @@ final class JobAccounting {
         }
         try comm.allReduceSum(&values)
         guard comm.rank == 0, let record else { return }
-        var t = AccountingTotals(values: Array(values.dropLast())) ?? AccountingTotals()
+        var t = AccountingTotals()
+        if let checked = AccountingTotals(values: Array(values.dropLast())) {
+            t = checked
+        } else if let (field, value) = AccountingTotals.firstInvalid(Array(values.dropLast())) {
+            // A meter that went wrong (a counter that ran backwards, a missing reading): say what
+            // this interval loses rather than count a wrong figure; training goes on.
+            let message = "accounting interval \(sequence + 1) (iterations \(firstIteration)-\(iteration)): \(field) is \(value); its energy and emissions are not counted"
+            warn(message)
+            event("accounting-interval-dropped", message: message)
+        }
         let now = DispatchTime.now().uptimeNanoseconds
         let seconds = Double(now - lastClose) / 1e9
         let tokens = (iteration - firstIteration) * job.batch.globalBatchSize * job.model.sequenceLength

@@ -141,6 +141,9 @@ public struct ValidationResult: Sendable {
     public let loss: Double          // mean over target tokens, nats
     public let bitsPerByte: Double   // loss summed / (ln 2 x the bytes those targets stand for)
     public let tokens: Int
+    public init(name: String, loss: Double, bitsPerByte: Double, tokens: Int) {
+        (self.name, self.loss, self.bitsPerByte, self.tokens) = (name, loss, bitsPerByte, tokens)
+    }
 }
 
 extension TrainStep {

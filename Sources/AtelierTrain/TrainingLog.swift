@@ -107,11 +107,17 @@ public final class MetricsFile {
     public func append(iteration: Int, validation: [ValidationResult]) throws {
         var object: [String: Any] = ["iteration": iteration]
         object["validation"] = Dictionary(uniqueKeysWithValues: validation.map {
-            ($0.name, ["loss": $0.loss.isFinite ? $0.loss : 0, "bits_per_byte": $0.bitsPerByte.isFinite ? $0.bitsPerByte : 0, "tokens": $0.tokens] as [String: Any])
+            ($0.name, ["loss": Self.number($0.loss), "bits_per_byte": Self.number($0.bitsPerByte), "tokens": $0.tokens] as [String: Any])
         })
         var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         data.append(0x0A)
         try handle.write(contentsOf: data)
+    }
+
+    /// A JSON number, or for a non-finite value the string the iteration records use ("nan",
+    /// "inf", "-inf"): never a made-up 0.
+    static func number(_ x: Double) -> Any {
+        x.isFinite ? x : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf"))
     }
 
     public func append(_ entry: LoggedIteration) throws {

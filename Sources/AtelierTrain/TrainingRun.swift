@@ -162,6 +162,10 @@ public final class TrainingRun {
                 let validation = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: tokenBytes)
                 say("validation at iteration \(result.iteration): " + validation.map {
                     String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
+                let diverged = validation.filter { !$0.loss.isFinite || !$0.bitsPerByte.isFinite }.map(\.name)
+                if !diverged.isEmpty {
+                    say("warning: validation at iteration \(result.iteration) is not finite for \(diverged.joined(separator: ", ")): written to metrics.jsonl as \"nan\", not stored in the ledger")
+                }
                 try metrics?.append(iteration: result.iteration, validation: validation)
                 accounting.record(iteration: result.iteration, validation: validation)
             }

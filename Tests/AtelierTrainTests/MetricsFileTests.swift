@@ -1,0 +1,22 @@
+import AtelierTrain
+import Foundation
+import XCTest
+
+final class MetricsFileTests: XCTestCase {
+    /// A validation loss that diverged is written as "nan" (as iteration records write it), not as
+    /// a 0 that reads like a perfect model.
+    func testNonFiniteValidationIsWrittenAsNaNNotZero() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(getpid()).jsonl").path
+        defer { unlink(path) }
+        let file = try MetricsFile(path: path)
+        try file.append(iteration: 10, validation: [ValidationResult(name: "fr", loss: .nan, bitsPerByte: .infinity, tokens: 64),
+                                                    ValidationResult(name: "de", loss: 2.5, bitsPerByte: 1.25, tokens: 64)])
+        let line = try String(contentsOfFile: path, encoding: .utf8)
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        let validation = object["validation"] as! [String: [String: Any]]
+        XCTAssertEqual(validation["fr"]?["loss"] as? String, "nan")
+        XCTAssertEqual(validation["fr"]?["bits_per_byte"] as? String, "inf")
+        XCTAssertEqual(validation["de"]?["loss"] as? Double, 2.5)
+        XCTAssertEqual(validation["de"]?["tokens"] as? Int, 64)
+    }
+}
