@@ -22,7 +22,7 @@ public final class LedgerWriter: @unchecked Sendable {
         self.ledgerPath = ledgerPath
         self.spillPath = spillPath
         self.warn = warn
-        queue.sync { pending = Self.readSpill(spillPath) }
+        queue.sync { pending = Self.readSpill(spillPath, warn: warn) }
     }
 
     /// Queues an operation and tries to write everything pending.
@@ -47,7 +47,12 @@ public final class LedgerWriter: @unchecked Sendable {
                 unlink(spillPath)
                 return
             }
-            let lines = pending.compactMap { try? String(data: JSONEncoder().encode($0), encoding: .utf8) }
+            var lines: [String] = []
+            for op in pending {
+                do { lines.append(String(decoding: try JSONEncoder().encode(op), as: UTF8.self)) } catch {
+                    warn("a ledger record cannot be kept in \(spillPath) and is lost: \(error) (\(op))")
+                }
+            }
             do {
                 try (lines.joined(separator: "\n") + "\n").write(toFile: spillPath, atomically: true, encoding: .utf8)
                 warn("\(pending.count) ledger record(s) could not be written to \(ledgerPath); kept in \(spillPath), written by the next launch of this job")
@@ -78,8 +83,28 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    static func readSpill(_ path: String) -> [LedgerOperation] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(LedgerOperation.self, from: Data($0.utf8)) }
+    /// Where spill lines that do not decode are moved, so that replaying the rest loses nothing.
+    public static func unreadablePath(_ spillPath: String) -> String { spillPath + ".unreadable" }
+
+    /// The spilled operations. A line that does not decode (a torn write, a hand edit, a record of
+    /// another version) is named with its line number, moved to `unreadablePath` and left out.
+    static func readSpill(_ path: String, warn: (String) -> Void) -> [LedgerOperation] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var ops: [LedgerOperation] = [], unreadable: [String] = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where !line.isEmpty {
+            do { ops.append(try JSONDecoder().decode(LedgerOperation.self, from: Data(line.utf8))) } catch {
+                warn("\(path):\(number + 1): not a ledger record (\(error)); moved to \(unreadablePath(path)), not replayed: \(line.prefix(120))")
+                unreadable.append(String(line))
+            }
+        }
+        if !unreadable.isEmpty {
+            let target = unreadablePath(path)
+            let previous = (try? String(contentsOfFile: target, encoding: .utf8)) ?? ""
+            do { try (previous + unreadable.joined(separator: "\n") + "\n").write(toFile: target, atomically: true, encoding: .utf8) } catch {
+                warn("cannot keep the \(unreadable.count) unreadable line(s) in \(target): \(error); they are lost once \(path) is replayed")
+            }
+        }
+        return ops
     }
 }

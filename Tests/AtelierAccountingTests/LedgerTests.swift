@@ -87,6 +87,32 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data(repeating: 0x41, count: 8192))  // untouched
     }
 
+    /// A spill line that does not decode is named (file and line), moved aside and not replayed;
+    /// the records around it are replayed. It used to vanish without a word.
+    func testUnreadableSpillLinesAreReportedAndKept() throws {
+        let spill = temporaryPath("torn-pending.jsonl")
+        final class Warnings: @unchecked Sendable { var lines: [String] = [] }
+        let warnings = Warnings()
+        let blocked = temporaryPath("not-a-dir-either")
+        try "a file".write(toFile: blocked, atomically: true, encoding: .utf8)
+        let first = LedgerWriter(ledgerPath: blocked + "/ledger.sqlite", spillPath: spill, warn: { _ in })
+        first.submit(.begin(job("t"), segment: 1, at: 0))
+        first.submit(.interval(interval("t", 1, iterations: 1...10)))
+        first.close()
+        var lines = try String(contentsOfFile: spill, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2)
+        lines.insert("{\"torn\": ", at: 1)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: spill, atomically: true, encoding: .utf8)
+        let good = temporaryPath("replayed.sqlite")
+        let next = LedgerWriter(ledgerPath: good, spillPath: spill, warn: { warnings.lines.append($0) })
+        XCTAssertEqual(next.flush(), 0)
+        next.close()
+        XCTAssertEqual(warnings.lines.count, 1, "\(warnings.lines)")
+        XCTAssertTrue(warnings.lines[0].contains("\(spill):2: not a ledger record") && warnings.lines[0].contains("{\"torn\":"), warnings.lines[0])
+        XCTAssertEqual(try String(contentsOfFile: LedgerWriter.unreadablePath(spill), encoding: .utf8), "{\"torn\": \n")
+        XCTAssertEqual(try Ledger(path: good).totals(jobID: "t").modelFlops, 10e12)
+    }
+
     /// An unreachable ledger: operations are kept, warned about once, spilled at the end, and
     /// written by the next writer of the same run directory.
     func testUnreachableLedgerBuffersSpillsAndReplays() throws {
