@@ -70,7 +70,7 @@ public struct ClusterProfile: Sendable, Equatable {
     }
 
     public static func parse(text: String, file: String, host: HostFacts = .current) throws -> ClusterProfile {
-        var r = FieldReader(root: try JobValue.parse(toml: text, file: file), file: file)
+        var r = FieldReader(root: try JobValue.parse(toml: text, file: file), file: file, reference: "docs/accounting.md")
         func invalid(_ field: String, _ expected: String, _ found: String) -> JobError {
             JobError.invalid(file: file, field: field, expected: expected, found: found)
         }

@@ -3,11 +3,14 @@
 public struct FieldReader {
     public let root: JobValue
     public let file: String
+    /// The document that lists the fields this kind of file takes, cited for an unknown key.
+    public let reference: String
     private(set) var known: Set<String> = []
 
-    public init(root: JobValue, file: String) {
+    public init(root: JobValue, file: String, reference: String = "docs/job-files.md") {
         self.root = root
         self.file = file
+        self.reference = reference
     }
 
     private mutating func value(_ path: String) -> JobValue? {
@@ -127,7 +130,7 @@ public struct FieldReader {
             // A whole unknown section is reported by its own name.
             let parent = path.split(separator: ".").dropLast().joined(separator: ".")
             let reported = (parent.isEmpty || sections.contains(parent)) ? path : firstUnknownSection(path, sections)
-            throw JobError.unknownKey(file: file, field: reported, suggestion: closest(to: reported, among: known.union(sections)))
+            throw JobError.unknownKey(file: file, field: reported, suggestion: closest(to: reported, among: known.union(sections)), reference: reference)
         }
     }
 

@@ -3,7 +3,7 @@
 public enum JobError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case syntax(file: String, line: Int, column: Int, message: String)
-    case unknownKey(file: String, field: String, suggestion: String?)
+    case unknownKey(file: String, field: String, suggestion: String?, reference: String)
     case missing(file: String, field: String, expected: String)
     case wrongType(file: String, field: String, expected: String, found: String)
     case invalid(file: String, field: String, expected: String, found: String)
@@ -15,9 +15,9 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
             return "\(file): cannot read the file: \(reason)"
         case .syntax(let file, let line, let column, let message):
             return "\(file):\(line):\(column): TOML syntax error: \(message)"
-        case .unknownKey(let file, let field, let suggestion):
+        case .unknownKey(let file, let field, let suggestion, let reference):
             let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
-            return "\(file): unknown field '\(field)'\(hint); see \(file.contains("cluster") ? "docs/accounting.md" : "docs/job-files.md") for the fields this file takes"
+            return "\(file): unknown field '\(field)'\(hint); see \(reference) for the fields this file takes"
         case .missing(let file, let field, let expected):
             return "\(file): missing field '\(field)': expected \(expected)"
         case .wrongType(let file, let field, let expected, let found):

@@ -95,6 +95,10 @@ final class ProfileTests: XCTestCase {
         XCTAssertThrowsError(try ClusterProfile.load(path: "/nonexistent/p.toml")) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent/p.toml"), "\(e)")
         }
+        // an unknown key cites the profile's reference, wherever the file is
+        XCTAssertThrowsError(try ClusterProfile.parse(text: Self.valid + "\nsiet = 1\n", file: "profiles/site.toml")) { e in
+            XCTAssertTrue("\(e)".contains("siet") && "\(e)".contains("see docs/accounting.md"), "\(e)")
+        }
         XCTAssertThrowsError(try ClusterProfile.parse(text: "site = [", file: "cluster/syntax.toml")) { e in
             XCTAssertTrue("\(e)".contains("cluster/syntax.toml"), "\(e)")
         }

@@ -87,10 +87,15 @@ final class JobLoaderTests: XCTestCase {
 
     func testUnknownKeyIsNamedWithSuggestion() {
         let e = error(Self.minimal.replacingOccurrences(of: "layers = 2", with: "layers = 2\nlayer = 3"))
-        XCTAssertEqual(e, .unknownKey(file: "job.toml", field: "model.layer", suggestion: "model.layers"))
+        XCTAssertEqual(e, .unknownKey(file: "job.toml", field: "model.layer", suggestion: "model.layers", reference: "docs/job-files.md"))
         XCTAssertTrue(e!.description.contains("unknown field 'model.layer'"))
         let section = error(Self.minimal + "\n[modle]\nx = 1\n")
-        XCTAssertEqual(section, .unknownKey(file: "job.toml", field: "modle", suggestion: "model"))
+        XCTAssertEqual(section, .unknownKey(file: "job.toml", field: "modle", suggestion: "model", reference: "docs/job-files.md"))
+        // a job file whose path says "cluster" still cites the job-file reference (it used to cite
+        // docs/accounting.md, chosen by the path)
+        XCTAssertThrowsError(try Job.parse(text: Self.minimal + "\n[modle]\nx = 1\n", file: "cluster/jobs/run.toml")) {
+            XCTAssertTrue("\($0)".contains("see docs/job-files.md"), "\($0)")
+        }
     }
 
     func testWrongTypeNamesExpectedAndFound() {
@@ -138,7 +143,7 @@ final class JobLoaderTests: XCTestCase {
         XCTAssertEqual(job.runDirectory, "/tmp/x y")
         XCTAssertEqual(job.optimizer.lr, 3e-4)
         XCTAssertEqual(error(Self.minimal, ["train.iteratons=7"]),
-                       .unknownKey(file: "job.toml", field: "train.iteratons", suggestion: "train.iterations"))
+                       .unknownKey(file: "job.toml", field: "train.iteratons", suggestion: "train.iterations", reference: "docs/job-files.md"))
         XCTAssertEqual(error(Self.minimal, ["train.iterations"]), .badOverride(assignment: "train.iterations", reason: "there is no '='"))
         XCTAssertEqual(error(Self.minimal, ["train.iterations=ten"]),
                        .wrongType(file: "job.toml", field: "train.iterations", expected: "an integer", found: "the string \"ten\""))
