@@ -92,10 +92,10 @@ public final class MetricsFile {
                 kept.append(0x0A)
             }
         }
-        _ = FileManager.default.createFile(atPath: path, contents: kept)   // the open below says if it failed
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
+        // Data.write and FileHandle(forWritingTo:) throw what really went wrong (no such
+        // directory, a full disk, permissions), which the user needs to fix it.
+        try kept.write(to: URL(fileURLWithPath: path))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         self.handle = handle
         try handle.seekToEnd()
         encoder = JSONEncoder()

@@ -19,4 +19,14 @@ final class MetricsFileTests: XCTestCase {
         XCTAssertEqual(validation["de"]?["loss"] as? Double, 2.5)
         XCTAssertEqual(validation["de"]?["tokens"] as? Int, 64)
     }
+
+    /// A metrics file that cannot be opened says why; it used to say "no permission" whatever
+    /// the cause.
+    func testOpeningFailuresSayWhy() {
+        XCTAssertThrowsError(try MetricsFile(path: "/nonexistent-\(getpid())/metrics.jsonl")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("No such file") || text.contains("doesn’t exist") || text.contains("does not exist"), text)
+            XCTAssertFalse(text.lowercased().contains("permission"), text)
+        }
+    }
 }
