@@ -34,7 +34,7 @@ public final class GradientBuckets: GradientObserver {
     private var lookupDone = false
     private var pending: [Request] = []
     private var completed = 0            // pending[..<completed] have completed
-    public private(set) var firstError: MPIError?
+    public private(set) var firstError: Error?
 
     public init(layout: ParameterLayout, grads: FloatBuffer, comm: Communicator, bucketBytes: Int) {
         let plan = Self.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes)
@@ -124,8 +124,10 @@ public final class GradientBuckets: GradientObserver {
         }
     }
 
+    /// Keeps the first error of a call made from inside backward (which cannot throw), for
+    /// `finish` to throw: an MPI failure, or a `CollectiveStall` naming the collective that stalled.
     private func record(_ body: () throws -> Void) {
-        do { try body() } catch let error as MPIError { firstError = firstError ?? error } catch {}
+        do { try body() } catch { firstError = firstError ?? error }
     }
 
     /// One MPI_Test runs OpenMPI's whole progress engine (every pending request moves), so only
@@ -154,6 +156,9 @@ public final class GradientBuckets: GradientObserver {
             issueLookupSum()
         }
         precondition(nextBucket == buckets.count, "backward did not report every gradient range")
+        // A stall already named its collective: waiting on the others would only stall again, a
+        // whole timeout later, under another name.
+        if let firstError, !(firstError is MPIError) { throw firstError }
         try comm.waitAll(&pending, operation: "gradient all-reduce")
         if let firstError { throw firstError }
         lookup.addInto(table: grads.base + table.lowerBound)
