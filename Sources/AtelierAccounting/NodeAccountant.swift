@@ -42,16 +42,21 @@ public final class NodeAccountant: @unchecked Sendable {
     /// Whether CPU energy is measured (RAPL) rather than modelled from utilisation.
     public var measuresEnergy: Bool { rapl != nil }
 
+    /// The timer's read. The counters' last values are RAPL state that `take` reads too: both
+    /// go through the lock.
     private func sample() {
-        guard let rapl else { return }
-        let j = rapl.joulesSinceLastRead()
-        lock.lock(); joules += j; lock.unlock()
+        lock.lock(); defer { lock.unlock() }
+        sampleLocked()
+    }
+
+    private func sampleLocked() {
+        if let rapl { joules += rapl.joulesSinceLastRead() }
     }
 
     /// What the node did since the previous call (or since start).
     public func take() -> Reading {
-        sample()
         lock.lock(); defer { lock.unlock() }
+        sampleLocked()
         let now = DispatchTime.now().uptimeNanoseconds
         let cpu = cpuSeconds()
         let reading = Reading(seconds: Double(now - lastTime) / 1e9, cpuSeconds: max(0, cpu - lastCPU),

@@ -36,18 +36,27 @@ public struct ManpageCorpus: Sendable {
                 jobs.append((tag, (directory.isEmpty ? "" : directory + "/") + file, "\(base)/\(file)"))
             }
         }
-        final class Results: @unchecked Sendable { var pages: [Page?]; init(_ n: Int) { pages = Array(repeating: nil, count: n) } }
-        let results = Results(jobs.count)
+        // Each worker fills its own list; they are joined under a lock and put back in job order
+        // (several threads writing into one Swift array race on its storage, whatever the index).
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var pages: [(Int, Page)] = []
+        }
+        let results = Results()
         let all = jobs
         DispatchQueue.concurrentPerform(iterations: max(1, workers)) { worker in
+            var mine: [(Int, Page)] = []
             for i in stride(from: worker, to: all.count, by: max(1, workers)) {
                 let (tag, source, path) = all[i]
                 if let text = Self.render(path).map(Self.clean), text.utf8.count >= 200 {
-                    results.pages[i] = Page(language: tag, source: source, text: text)
+                    mine.append((i, Page(language: tag, source: source, text: text)))
                 }
             }
+            results.lock.lock()
+            results.pages += mine
+            results.lock.unlock()
         }
-        return (results.pages.compactMap { $0 }, missing)
+        return (results.pages.sorted { $0.0 < $1.0 }.map(\.1), missing)
     }
 
     /// groff's plain-text rendering of a compressed manual page (no overstrikes, no colour).

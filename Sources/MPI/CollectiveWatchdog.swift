@@ -56,7 +56,8 @@ final class CollectiveWatchdog {
     private let rank: Int
     let identities: [RankIdentity]
     private(set) var sequence = 0  // collectives completed or entered on this rank
-    private var sends: [MPI_Request?] = []
+    /// Sends in flight, each with the buffer MPI reads from until it completes.
+    private var outgoing: [(buffer: UnsafeMutablePointer<Int64>, request: MPI_Request?)] = []
 
     private static let queryTag: Int32 = 7301, answerTag: Int32 = 7302
 
@@ -94,8 +95,7 @@ final class CollectiveWatchdog {
     /// Asks every other rank where it is; nil if the collective completed meanwhile.
     private func diagnose(_ requests: inout [MPI_Request?], operation: String) throws -> CollectiveStall? {
         let size = identities.count
-        var query: [Int64] = [Int64(sequence)]
-        for peer in 0..<size where peer != rank { send(&query, to: peer, tag: Self.queryTag) }
+        for peer in 0..<size where peer != rank { send([Int64(sequence)], to: peer, tag: Self.queryTag) }
         var answers: [Int: Int] = [:]
         let deadline = Self.now() + grace
         var polls = 0
@@ -119,8 +119,7 @@ final class CollectiveWatchdog {
     /// Answers other ranks' queries with the collective this rank is waiting in.
     private func answerQueries() {
         while let (peer, values) = receive(tag: Self.queryTag, count: 1) {
-            var answer: [Int64] = [values[0], Int64(sequence)]
-            send(&answer, to: peer, tag: Self.answerTag)
+            send([values[0], Int64(sequence)], to: peer, tag: Self.answerTag)
         }
     }
 
@@ -135,12 +134,31 @@ final class CollectiveWatchdog {
         return (Int(source), values)
     }
 
-    /// A small message that must never block: a peer that has stopped will not receive it.
-    private func send(_ values: inout [Int64], to peer: Int, tag: Int32) {
+    /// A small message that must never block: a peer that has stopped will not receive it. MPI
+    /// reads the buffer until the send completes, so the buffer is owned here until then (a Swift
+    /// array passed as a pointer lives only for the call).
+    private func send(_ values: [Int64], to peer: Int, tag: Int32) {
+        reapSends()
+        let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: values.count)
+        buffer.initialize(from: values, count: values.count)
         var request: MPI_Request? = atelier_mpi_request_null()
-        guard MPI_Isend(&values, Int32(values.count), atelier_mpi_int64(), Int32(peer), tag, watch, &request) == MPI_SUCCESS
-        else { return }
-        MPI_Request_free(&request)   // small messages go out eagerly; MPI finishes the send itself
+        guard MPI_Isend(buffer, Int32(values.count), atelier_mpi_int64(), Int32(peer), tag, watch, &request) == MPI_SUCCESS else {
+            buffer.deallocate()
+            return
+        }
+        outgoing.append((buffer, request))
+    }
+
+    /// Frees the buffers of the sends that have completed. One to a rank that has stopped may
+    /// never complete: its few bytes stay until the process ends.
+    private func reapSends() {
+        outgoing.removeAll { entry in
+            var request = entry.request
+            var done: Int32 = 0
+            guard MPI_Test(&request, &done, atelier_mpi_status_ignore()) == MPI_SUCCESS, done != 0 else { return false }
+            entry.buffer.deallocate()
+            return true
+        }
     }
 
     static func testAll(_ requests: inout [MPI_Request?]) throws -> Bool {

@@ -191,6 +191,25 @@ final class MeasurementTests: XCTestCase {
         XCTAssertFalse(NodeAccountant(pids: [getpid()], powercapRoot: root + "/none").measuresEnergy)
     }
 
+    /// The sampling timer (every millisecond here) and `take` read the same counters: every
+    /// joule the counter advanced is counted once, however their reads interleave (the RAPL
+    /// state used to change outside the lock: a data race under TSan, and deltas counted twice).
+    func testTimerAndTakeCountEveryJouleOnce() throws {
+        let root = temporaryPath("powercap-race")
+        let zone = root + "/intel-rapl:0"
+        try FileManager.default.createDirectory(atPath: zone, withIntermediateDirectories: true)
+        try "1000000000000\n".write(toFile: zone + "/max_energy_range_uj", atomically: true, encoding: .utf8)
+        try "0\n".write(toFile: zone + "/energy_uj", atomically: true, encoding: .utf8)
+        let accountant = NodeAccountant(pids: [getpid()], powercapRoot: root, sampleSeconds: 0.001)
+        var counted = 0.0
+        for step in 1...300 {
+            try "\(step * 1_000_000)\n".write(toFile: zone + "/energy_uj", atomically: true, encoding: .utf8)   // +1 J
+            if step % 3 == 0 { counted += accountant.take().cpuJoules ?? 0 }
+        }
+        counted += accountant.take().cpuJoules ?? 0
+        XCTAssertEqual(counted, 300, accuracy: 1e-9)
+    }
+
     /// The job's CPU time comes from /proc: burning CPU shows up.
     func testCPUTimeOfTheJobsProcesses() {
         let accountant = NodeAccountant(pids: [getpid()], powercapRoot: "/nonexistent")
