@@ -23,7 +23,7 @@ public struct EnergyChain: Sendable {
             cpuJ = cpuJoules * share
         } else {
             let load = cpuSeconds / (max(seconds, 1e-9) * Double(n.cores))
-            cpuJ = max(n.cpuTDPWatts * min(load, 1), 0.1 * n.cpuTDPWatts * share) * seconds
+            cpuJ = PowerModel.cpuWatts(tdp: n.cpuTDPWatts, load: load, share: share) * seconds
         }
         t.cpuKWh = cpuJ / 3.6e6
         t.gpuKWh = n.device == .gpu ? Double(min(devicesUsed, n.gpus)) * n.gpuTDPWatts * seconds / 3.6e6 : 0

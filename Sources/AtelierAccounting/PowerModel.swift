@@ -1,9 +1,10 @@
 /// Power where no meter is readable, after CodeCarbon 3.0's models (docs/accounting.md).
 public enum PowerModel {
     /// CPU power from utilisation: TDP x load, never below 10% of TDP (CodeCarbon's CPU-load mode).
-    /// `load` is the job's CPU time over (wall time x the node's cores), from 0 to 1.
-    public static func cpuWatts(tdp: Double, load: Double) -> Double {
-        max(tdp * min(max(load, 0), 1), 0.1 * tdp)
+    /// `load` is the job's CPU time over (wall time x the node's cores), from 0 to 1; a job on a
+    /// `share` of the node's devices pays that share of the floor.
+    public static func cpuWatts(tdp: Double, load: Double, share: Double = 1) -> Double {
+        max(tdp * min(max(load, 0), 1), 0.1 * tdp * share)
     }
 
     /// RAM power from its size: CodeCarbon 3.0 guesses the DIMM count from the size and counts

@@ -20,6 +20,8 @@ final class EnergyChainTests: XCTestCase {
         XCTAssertEqual(PowerModel.cpuWatts(tdp: 100, load: 0.5), 50)
         XCTAssertEqual(PowerModel.cpuWatts(tdp: 100, load: 0.02), 10)      // the 10% floor
         XCTAssertEqual(PowerModel.cpuWatts(tdp: 100, load: 3), 100)         // load capped at 1
+        XCTAssertEqual(PowerModel.cpuWatts(tdp: 100, load: 0, share: 0.25), 2.5)   // a quarter of the node, a quarter of the floor
+        XCTAssertEqual(PowerModel.cpuWatts(tdp: 100, load: -1), 10)         // a negative load is no load
         XCTAssertEqual(PowerModel.ramWatts(gigabytes: 16), 10)              // 2 DIMMs
         XCTAssertEqual(PowerModel.ramWatts(gigabytes: 24), 20)              // 4 DIMMs
         XCTAssertEqual(PowerModel.ramWatts(gigabytes: 128), 5 * (4 + 0.9 * 4))   // 8 DIMMs
