@@ -146,6 +146,23 @@ final class HuggingFaceModelTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("x")))
     }
 
+    /// An export that runs out of disk is a failure (exit 1), not bad input, says so, and leaves
+    /// neither a partial file nor a temporary one.
+    func testExportOnAFullDiskFailsAndLeavesNothing() throws {
+        try XCTSkipUnless(getuid() == 0, "mounting a small tmpfs needs root")
+        let data = try prepareData()
+        XCTAssertEqual(try AtelierProcess.run(["train", try writeJob("small", data: data, iterations: 2)]).status, 0)
+        let target = dir.appendingPathComponent("full")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        let mount = try AtelierProcess.command(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", target.path])
+        try XCTSkipUnless(mount.status == 0, "cannot mount a tmpfs here: \(mount.stderr)")
+        defer { _ = try? AtelierProcess.command(["umount", "-l", target.path]) }
+        let r = try AtelierProcess.run(["export", path("runs/small/checkpoints/iter_0000002.h5"), target.appendingPathComponent("out").path])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("space"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: target.appendingPathComponent("out").path), [])
+    }
+
     /// Random weights of BLOOM-560m's widths (hidden 1024, 16 heads, vocabulary 250,880; 2 layers)
     /// saved by transformers in bf16 and sharded, with a tokenizer.json in BLOOM's layout of 300
     /// tokens: atelier's greedy tokens equal transformers' `generate` (told, as atelier is, never
