@@ -3,8 +3,9 @@ import Foundation
 /// Megatron-LM's indexed dataset ("MMIDIDX", version 1): `PREFIX.bin` holds the tokens of every
 /// sequence back to back; `PREFIX.idx` holds a header (9-byte magic, version u64 = 1, dtype code
 /// u8, sequence count u64, document count u64), then sizes (int32 per sequence), pointers (int64
-/// byte offset per sequence) and the document index (int64, sequence number where each document
-/// starts, N + 1 entries). Here one document is one sequence, ending with the end-of-document token.
+/// byte offset per sequence) and the document index (int64, the sequence where each document
+/// starts, then the sequence count: D + 1 entries). Written here with one sequence per document,
+/// ending with the end-of-document token; `IndexedDatasetReader` reads documents of any number.
 /// Tokens are uint16 (code 8) when the vocabulary is under 65,500, int32 (code 4) otherwise.
 public enum IndexedDataset {
     public static let magic: [UInt8] = Array("MMIDIDX".utf8) + [0, 0]

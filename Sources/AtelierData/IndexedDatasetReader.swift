@@ -62,6 +62,7 @@ public struct IndexedDatasetReader: Sendable {
             }
             previous = first
         }
+        index.releasePages()   // the checks read the whole index; training reads a few pages of it
         self.prefix = prefix
         self.type = type
         self.sequenceCount = n

@@ -38,6 +38,12 @@ public final class MappedFile: @unchecked Sendable {   // immutable after init: 
 
     public var count: Int { bytes.count }
 
+    /// Lets go of the pages read so far (they count in this process's resident set until then):
+    /// after a pass over the whole file, the few pages needed later are read again on demand.
+    public func releasePages() {
+        if let base = bytes.baseAddress { madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED) }
+    }
+
     /// The little-endian integer at byte `offset` (any alignment); the caller has checked the bounds.
     @inline(__always)
     func load<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {

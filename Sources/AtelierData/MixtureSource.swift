@@ -3,7 +3,7 @@ import Foundation
 
 /// Training samples drawn from several indexed datasets (one per language or source) in fixed
 /// proportions, deterministically: sample i of an epoch goes to the dataset furthest behind its
-/// share (Megatron's blending: argmax_d w_d (i + 1) - n_d), and takes that dataset's next window
+/// share (`MixtureBlend`, Megatron's blending), and takes that dataset's next window
 /// in its own seeded order (datasets smaller than their share are repeated, in a new order each
 /// pass). The last `validationFraction` of each dataset's documents is held out for validation
 /// (whole documents: every sequence of a held-out document). Windows are T + 1 tokens with stride
@@ -28,8 +28,7 @@ public struct MixtureSource: TokenSource {
     public let sequenceLength: Int
     public let vocabularySize: Int           // the model's: every id read must be below it
     public let sampleCount: Int
-    let assignment: [UInt8]                  // dataset of each sample of an epoch
-    let occurrence: [Int32]                  // its rank among that dataset's samples
+    let blend: MixtureBlend                  // the dataset of each sample of an epoch
     let orders: [SampleOrder]
 
     /// `datasets`: (name, prefix, explicit weight or nil). With `alpha`, weights are p_i ~ n_i^alpha
@@ -72,29 +71,14 @@ public struct MixtureSource: TokenSource {
         }
         sequenceLength = T
         self.vocabularySize = vocabularySize
-        let epoch = components.reduce(0) { $0 + $1.trainWindows }
-        sampleCount = epoch
-        var assignment = [UInt8](repeating: 0, count: epoch), occurrence = [Int32](repeating: 0, count: epoch)
-        var counts = [Int](repeating: 0, count: components.count)
-        let weights = components.map(\.weight)
-        for i in 0..<epoch {
-            var best = 0, bestError = -Double.infinity
-            for d in 0..<weights.count {
-                let error = weights[d] * Double(i + 1) - Double(counts[d])
-                if error > bestError { bestError = error; best = d }
-            }
-            assignment[i] = UInt8(best)
-            occurrence[i] = Int32(counts[best])
-            counts[best] += 1
-        }
-        self.assignment = assignment
-        self.occurrence = occurrence
+        sampleCount = components.reduce(0) { $0 + $1.trainWindows }
+        blend = MixtureBlend(weights: components.map(\.weight), sampleCount: sampleCount)
         orders = components.enumerated().map { SampleOrder(sampleCount: $0.element.trainWindows, seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64($0.offset + 1))) }
     }
 
     public func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws {
-        let d = Int(assignment[index])
-        let window = orders[d].sample(at: Int(occurrence[index]))
+        let (d, occurrence) = blend.source(of: index)
+        let window = orders[d].sample(at: occurrence)
         let c = components[d]
         try copy(c.reader, from: c.trainRange.lowerBound + window * sequenceLength, inputs, targets)
     }

@@ -82,3 +82,26 @@ final class MixtureSourceTests: XCTestCase {
         }
     }
 }
+
+final class MixtureBlendTests: XCTestCase {
+    /// Lookups replayed from the kept counts give exactly the one-pass assignment, across many
+    /// kept points, with ties and shares that are not round numbers.
+    func testLookupsMatchOnePass() {
+        for weights in [[0.5, 0.3, 0.2], [1.0 / 3, 1.0 / 3, 1.0 / 3], [0.999, 0.001], [1.0]] {
+            let n = 5000
+            let blend = MixtureBlend(weights: weights, sampleCount: n)
+            var counts = [Int](repeating: 0, count: weights.count)
+            for i in 0..<n {
+                var best = 0, bestError = -Double.infinity
+                for d in 0..<weights.count where weights[d] * Double(i + 1) - Double(counts[d]) > bestError {
+                    bestError = weights[d] * Double(i + 1) - Double(counts[d])
+                    best = d
+                }
+                let got = blend.source(of: i)
+                XCTAssertTrue(got.dataset == best && got.occurrence == counts[best], "\(weights) sample \(i): \(got)")
+                counts[best] += 1
+            }
+            for (count, weight) in zip(counts, weights) { XCTAssertEqual(Double(count), weight * Double(n), accuracy: 1) }
+        }
+    }
+}
