@@ -40,16 +40,23 @@ public struct IndexedDatasetReader: Sendable {
         let n = Int(count), e = Int(entries)
         let expected = h + n * 4 + n * 8 + e * 8
         guard index.count == expected else { throw bad(idxPath, "is \(index.count) bytes, expected \(expected) for \(n) sequences and \(e) document index entries") }
-        // sizes and pointers: sequence i starts where sequence i - 1 ends, inside the .bin
+        // sizes and pointers: sequence i starts where sequence i - 1 ends, inside the .bin; read in
+        // blocks, each block's pages released once checked (the index is 20 bytes a sequence)
         var total = 0
-        for i in 0..<n {
-            let size = Int(index.load(Int32.self, at: h + 4 * i))
-            let pointer = Int(index.load(Int64.self, at: h + 4 * n + 8 * i))
-            guard size >= 0, pointer == total * type.size else { throw bad(idxPath, "sequence \(i): size \(size) at byte \(pointer) does not follow the one before") }
-            total += size
-            guard total * type.size <= data.count else {
-                throw bad(binPath, "is \(data.count) bytes; the index says sequence \(i) ends at byte \(total * type.size)")
+        let block = 1 << 16
+        for first in stride(from: 0, to: n, by: block) {
+            let last = min(n, first + block)
+            for i in first..<last {
+                let size = Int(index.load(Int32.self, at: h + 4 * i))
+                let pointer = Int(index.load(Int64.self, at: h + 4 * n + 8 * i))
+                guard size >= 0, pointer == total * type.size else { throw bad(idxPath, "sequence \(i): size \(size) at byte \(pointer) does not follow the one before") }
+                total += size
+                guard total * type.size <= data.count else {
+                    throw bad(binPath, "is \(data.count) bytes; the index says sequence \(i) ends at byte \(total * type.size)")
+                }
             }
+            index.releasePages((h + 4 * first)..<(h + 4 * last))
+            index.releasePages((h + 4 * n + 8 * first)..<(h + 4 * n + 8 * last))
         }
         guard data.count == total * type.size else { throw bad(binPath, "is \(data.count) bytes; the index says \(total * type.size)") }
         // document index: 0, non-decreasing, ending at the sequence count
@@ -61,8 +68,9 @@ public struct IndexedDatasetReader: Sendable {
                 throw bad(idxPath, "document index entry \(d) is \(first); expected 0 first, then non-decreasing up to the sequence count \(n)")
             }
             previous = first
+            if d % block == block - 1 { index.releasePages((h + 12 * n + 8 * (d + 1 - block))..<(h + 12 * n + 8 * (d + 1))) }
         }
-        index.releasePages()   // the checks read the whole index; training reads a few pages of it
+        index.releasePages()   // training reads a few pages of the index, again when it needs them
         self.prefix = prefix
         self.type = type
         self.sequenceCount = n

@@ -38,10 +38,16 @@ public final class MappedFile: @unchecked Sendable {   // immutable after init: 
 
     public var count: Int { bytes.count }
 
-    /// Lets go of the pages read so far (they count in this process's resident set until then):
-    /// after a pass over the whole file, the few pages needed later are read again on demand.
-    public func releasePages() {
-        if let base = bytes.baseAddress { madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED) }
+    /// Lets go of the pages holding `range` (all of the file when nil), widened to whole pages:
+    /// pages read count in this process's resident set until then, and are read again from the
+    /// page cache if touched later. For passes over a whole file that keep none of it.
+    public func releasePages(_ range: Range<Int>? = nil) {
+        guard let base = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let r = range ?? 0..<bytes.count
+        let start = r.lowerBound / page * page, end = min(bytes.count, (r.upperBound + page - 1) / page * page)
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
     }
 
     /// The little-endian integer at byte `offset` (any alignment); the caller has checked the bounds.
