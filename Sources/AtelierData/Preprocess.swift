@@ -8,8 +8,8 @@ import Glibc
 /// rank r of N reads its own byte range of the input (from the first line starting at or after
 /// r * size / N), tokenizes it line by line and appends each document to its part files as it
 /// goes; rank 0 then joins the parts in rank order into the final files by streaming copy
-/// (written under temporary names, renamed at the end). No rank ever holds more than a read
-/// buffer, one document and 4 bytes per output document (the .idx's lengths).
+/// (written under temporary names, renamed at the end). No rank ever holds more than its
+/// buffers, one document and 4 bytes per output document (the .idx's lengths).
 public struct Preprocess {
     public struct Options: Sendable {
         public var input: String
@@ -17,11 +17,11 @@ public struct Preprocess {
         public var outputPrefix: String
         public var byLanguage: Bool
         public var maxBadFraction: Double
-        public var readBufferSize: Int
+        public var bufferSize: Int        // bytes of every read, write and copy buffer (tests make it tiny)
         public init(input: String, tokenizer: String, outputPrefix: String, byLanguage: Bool, maxBadFraction: Double,
-                    readBufferSize: Int = 1 << 20) {
+                    bufferSize: Int = 1 << 20) {
             (self.input, self.tokenizer, self.outputPrefix, self.byLanguage, self.maxBadFraction) = (input, tokenizer, outputPrefix, byLanguage, maxBadFraction)
-            self.readBufferSize = readBufferSize
+            self.bufferSize = bufferSize
         }
     }
 
@@ -65,9 +65,9 @@ public struct Preprocess {
     public static func tokenize(_ range: Range<Int>, options: Options, tokenizer: BPETokenizer, eod: Int32,
                                 type: IndexedDataset.TokenType, part: String, keepBad: Int = 20,
                                 progress: ((Int) -> Void)? = nil) throws -> PartSummary {
-        let writer = try PreprocessPart.Writer(base: part, type: type)
+        let writer = try PreprocessPart.Writer(base: part, type: type, bufferSize: options.bufferSize)
         var s = PartSummary()
-        try LineReader(path: options.input, range: range, bufferSize: options.readBufferSize).forEachLine { bytes, end in
+        try LineReader(path: options.input, range: range, bufferSize: options.bufferSize).forEachLine { bytes, end in
             s.lines += 1
             switch JSONLinesReader.parse(bytes, number: s.lines, file: options.input) {
             case .blank: break
@@ -108,12 +108,13 @@ public struct Preprocess {
             for k in keys {
                 let prefix = Self.prefix(options.outputPrefix, language: options.byLanguage ? k : nil)
                 temporary += [prefix + ".bin.tmp", prefix + ".idx.tmp"]
-                let bin = try FileWriter(path: prefix + ".bin.tmp")
+                let bin = try FileWriter(path: prefix + ".bin.tmp", bufferSize: options.bufferSize)
                 var lengths: [Int32] = []   // 4 bytes per document of this output
                 for reader in readers {
                     let wanted = reader.languages.map { key($0) == k }
-                    let copier = try TokenCopier(path: PreprocessPart.files(reader.base).tokens, type: type, into: bin)
-                    try reader.forEachDocument { length, language, start in
+                    let copier = try TokenCopier(path: PreprocessPart.files(reader.base).tokens, type: type, into: bin,
+                                                 bufferSize: options.bufferSize)
+                    try reader.forEachDocument(bufferSize: options.bufferSize) { length, language, start in
                         guard wanted[language] else { return }
                         lengths.append(Int32(length))
                         try copier.copy(start..<(start + length))
@@ -121,7 +122,7 @@ public struct Preprocess {
                     try copier.finish()
                 }
                 try bin.close()
-                let idx = try FileWriter(path: prefix + ".idx.tmp")
+                let idx = try FileWriter(path: prefix + ".idx.tmp", bufferSize: options.bufferSize)
                 try IndexedDataset.emitIndex(lengths: lengths, type: type) { try idx.write($0) }
                 try idx.close()
                 written.append((prefix, lengths.count, bin.bytesWritten / type.size))

@@ -29,11 +29,11 @@ public enum PreprocessPart {
         private var languageNumbers: [String: Int32] = [:]
         private var scratch: [UInt8] = []
 
-        init(base: String, type: IndexedDataset.TokenType) throws {
+        init(base: String, type: IndexedDataset.TokenType, bufferSize: Int) throws {
             self.base = base
             self.type = type
-            tokens = try FileWriter(path: files(base).tokens)
-            documents = try FileWriter(path: files(base).documents)
+            tokens = try FileWriter(path: files(base).tokens, bufferSize: bufferSize)
+            documents = try FileWriter(path: files(base).documents, bufferSize: bufferSize)
         }
 
         func append(_ ids: [Int32], language: String?) throws {
@@ -86,11 +86,11 @@ public enum PreprocessPart {
 
         /// Calls `body` with each document's length in tokens, language number and first token's
         /// position in the part's tokens file, in order.
-        func forEachDocument(_ body: (_ length: Int, _ language: Int, _ start: Int) throws -> Void) throws {
+        func forEachDocument(bufferSize: Int, _ body: (_ length: Int, _ language: Int, _ start: Int) throws -> Void) throws {
             let path = files(base).documents
             var start = 0
             var leftover: [UInt8] = []
-            try LineReader(path: path, bufferSize: 1 << 16).forEachChunk { chunk in
+            try LineReader(path: path, bufferSize: bufferSize).forEachChunk { chunk in
                 leftover += chunk
                 let records = leftover.count / 8
                 try leftover.withUnsafeBytes { raw in
@@ -119,10 +119,11 @@ final class TokenCopier {
     let out: FileWriter
     private var fd: Int32
     private var run = 0..<0
-    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var buffer: [UInt8]
 
-    init(path: String, type: IndexedDataset.TokenType, into out: FileWriter) throws {
+    init(path: String, type: IndexedDataset.TokenType, into out: FileWriter, bufferSize: Int) throws {
         (self.path, self.type, self.out) = (path, type, out)
+        buffer = [UInt8](repeating: 0, count: bufferSize)
         fd = try LineReader.open(path)
     }
 

@@ -50,7 +50,8 @@ final class PreprocessTests: XCTestCase {
         XCTAssertEqual(try LineReader.lineStart(atOrAfter: 1, path: path, bufferSize: 3), bytes.firstIndex(of: 0x0A)! + 1)
     }
 
-    /// 1, 2 and 3 ranks with a 7-byte read buffer (smaller than every line) give the files one
+    /// 1, 2 and 3 ranks with 7-byte buffers (smaller than every line, document and record: every
+    /// read, write and copy goes in pieces) give the files one
     /// writer holding every document would (`IndexedDataset.write`), byte for byte; bad lines are
     /// numbered in the whole file once each rank's line count before it is added.
     func testStreamingPartsJoinToTheSameBytesOnAnyNumberOfRanks() throws {
@@ -65,7 +66,7 @@ final class PreprocessTests: XCTestCase {
         }
         for ranks in [1, 2, 3] {
             let options = Preprocess.Options(input: path, tokenizer: "t.json", outputPrefix: dir.appendingPathComponent("out\(ranks)").path,
-                                             byLanguage: true, maxBadFraction: 1, readBufferSize: 7)
+                                             byLanguage: true, maxBadFraction: 1, bufferSize: 7)
             var parts: [String] = [], globalBad: [Int] = [], lines = 0, documents = 0
             for rank in 0..<ranks {
                 let part = options.outputPrefix + ".part-\(rank)"
