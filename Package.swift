@@ -59,7 +59,7 @@ let package = Package(
 
         .testTarget(name: "AtelierJobTests", dependencies: ["AtelierJob"]),
         .testTarget(name: "AtelierTokenizerTests", dependencies: ["AtelierTokenizer"]),
-        .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob"]),
+        .testTarget(name: "AtelierDataTests", dependencies: ["AtelierData", "AtelierJob", "AtelierTokenizer"]),
         .testTarget(name: "AtelierModelTests", dependencies: ["AtelierModel", "AtelierJob", "BLAS"],
                     resources: [.copy("Reference")]),
         .testTarget(name: "AtelierCheckpointTests", dependencies: ["AtelierCheckpoint", "AtelierModel", "AtelierJob", "HDF5"]),

@@ -13,10 +13,10 @@ public struct BatchLoader: Sendable {
     }
 
     /// Writes micro-batch `micro` of the step starting at stream position `stepStart` into `inputs`
-    /// and `targets` ([B, T] each).
-    public func load(stepStart: Int, micro: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+    /// and `targets` ([B, T] each); throws what the source throws (a token the model cannot take).
+    public func load(stepStart: Int, micro: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws {
         for (b, position) in slice.positions(stepStart: stepStart, micro: micro).enumerated() {
-            source.fill(sample: order.sample(at: position),
+            try source.fill(sample: order.sample(at: position),
                         inputs: inputs + b * sequenceLength, targets: targets + b * sequenceLength)
         }
     }

@@ -3,8 +3,9 @@ import Foundation
 /// Megatron-LM's indexed dataset ("MMIDIDX", version 1): `PREFIX.bin` holds the tokens of every
 /// sequence back to back; `PREFIX.idx` holds a header (9-byte magic, version u64 = 1, dtype code
 /// u8, sequence count u64, document count u64), then sizes (int32 per sequence), pointers (int64
-/// byte offset per sequence) and the document index (int64, sequence number where each document
-/// starts, N + 1 entries). Here one document is one sequence, ending with the end-of-document token.
+/// byte offset per sequence) and the document index (int64, the sequence where each document
+/// starts, then the sequence count: D + 1 entries). Written here with one sequence per document,
+/// ending with the end-of-document token; `IndexedDatasetReader` reads documents of any number.
 /// Tokens are uint16 (code 8) when the vocabulary is under 65,500, int32 (code 4) otherwise.
 public enum IndexedDataset {
     public static let magic: [UInt8] = Array("MMIDIDX".utf8) + [0, 0]
@@ -17,18 +18,27 @@ public enum IndexedDataset {
 
     /// The .idx bytes for documents of `lengths` tokens.
     public static func indexBytes(lengths: [Int], type: TokenType) -> Data {
-        var d = Data(magic)
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
-        func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
-        u64(1)
-        d.append(type.rawValue)
-        u64(UInt64(lengths.count))
-        u64(UInt64(lengths.count + 1))
-        for n in lengths { withUnsafeBytes(of: Int32(n).littleEndian) { d.append(contentsOf: $0) } }
-        var offset: Int64 = 0
-        for n in lengths { i64(offset); offset += Int64(n * type.size) }
-        for i in 0...lengths.count { i64(Int64(i)) }
+        var d = Data()
+        emitIndex(lengths: lengths.map { Int32($0) }, type: type) { d.append(contentsOf: $0) }
         return d
+    }
+
+    /// The .idx for documents of `lengths` tokens (one sequence each), in pieces through `emit`
+    /// (front to back: a file can be written without holding the index).
+    static func emitIndex(lengths: [Int32], type: TokenType, _ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var header = magic
+        withUnsafeBytes(of: UInt64(1).littleEndian) { header += $0 }
+        header.append(type.rawValue)
+        withUnsafeBytes(of: UInt64(lengths.count).littleEndian) { header += $0 }
+        withUnsafeBytes(of: UInt64(lengths.count + 1).littleEndian) { header += $0 }
+        try header.withUnsafeBytes(emit)
+        for n in lengths { try withUnsafeBytes(of: n.littleEndian, emit) }   // sizes, tokens
+        var offset: Int64 = 0
+        for n in lengths {                                                   // pointers, bytes
+            try withUnsafeBytes(of: offset.littleEndian, emit)
+            offset += Int64(n) * Int64(type.size)
+        }
+        for i in 0...lengths.count { try withUnsafeBytes(of: Int64(i).littleEndian, emit) }   // document index
     }
 
     /// Token bytes of one document.
@@ -56,57 +66,5 @@ public enum IndexedDataset {
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw DataError.unreadable(path: path, reason: "cannot be written: \((error as NSError).localizedDescription)")
         }
-    }
-}
-
-/// A loaded indexed dataset, every field of the index checked against the files' sizes.
-public struct IndexedDatasetReader: Sendable {
-    public let prefix: String
-    public let type: IndexedDataset.TokenType
-    public let lengths: [Int]          // tokens per document
-    public let offsets: [Int]          // first token of each document
-    public let tokens: [Int32]         // all tokens
-
-    public init(prefix: String) throws {
-        func bad(_ file: String, _ reason: String) -> DataError { DataError.unreadable(path: file, reason: reason) }
-        let idxPath = prefix + ".idx", binPath = prefix + ".bin"
-        guard let idx = FileManager.default.contents(atPath: idxPath) else { throw bad(idxPath, "no such file") }
-        guard let bin = FileManager.default.contents(atPath: binPath) else { throw bad(binPath, "no such file") }
-        guard idx.count >= 34, Array(idx.prefix(9)) == IndexedDataset.magic else { throw bad(idxPath, "not a Megatron indexed dataset (no MMIDIDX header)") }
-        func u64(_ at: Int) -> UInt64 { idx.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian } }
-        guard u64(9) == 1 else { throw bad(idxPath, "version \(u64(9)); only version 1 is read") }
-        guard let type = IndexedDataset.TokenType(rawValue: idx[idx.startIndex + 17]) else {
-            throw bad(idxPath, "token dtype code \(idx[idx.startIndex + 17]); only 8 (uint16) and 4 (int32) are read")
-        }
-        let count = u64(18), docCount = u64(26)
-        guard count < 1 << 40, docCount == count + 1 else { throw bad(idxPath, "\(count) sequences and \(docCount) document entries; expected one document per sequence") }
-        let n = Int(count)
-        let expected = 34 + n * 4 + n * 8 + (n + 1) * 8
-        guard idx.count == expected else { throw bad(idxPath, "is \(idx.count) bytes, expected \(expected) for \(n) sequences") }
-        var lengths = [Int](repeating: 0, count: n), offsets = [Int](repeating: 0, count: n)
-        var total = 0
-        try idx.withUnsafeBytes { raw in
-            for i in 0..<n {
-                let size = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 34 + 4 * i, as: Int32.self)))
-                let pointer = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 34 + 4 * n + 8 * i, as: Int64.self)))
-                guard size >= 0, pointer == total * type.size else { throw bad(idxPath, "sequence \(i): size \(size) at byte \(pointer) does not follow the one before") }
-                lengths[i] = size
-                offsets[i] = total
-                total += size
-            }
-        }
-        guard bin.count == total * type.size else { throw bad(binPath, "is \(bin.count) bytes; the index says \(total * type.size)") }
-        var tokens = [Int32](repeating: 0, count: total)
-        bin.withUnsafeBytes { raw in
-            for i in 0..<total {
-                tokens[i] = type == .uint16 ? Int32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                    : Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
-            }
-        }
-        self.prefix = prefix
-        self.type = type
-        self.lengths = lengths
-        self.offsets = offsets
-        self.tokens = tokens
     }
 }

@@ -3,10 +3,13 @@ import Foundation
 
 /// Training samples drawn from several indexed datasets (one per language or source) in fixed
 /// proportions, deterministically: sample i of an epoch goes to the dataset furthest behind its
-/// share (Megatron's blending: argmax_d w_d (i + 1) - n_d), and takes that dataset's next window
+/// share (`MixtureBlend`, Megatron's blending), and takes that dataset's next window
 /// in its own seeded order (datasets smaller than their share are repeated, in a new order each
-/// pass). The last `validationFraction` of each dataset's documents is held out for validation.
-/// Windows are T + 1 tokens with stride T over the concatenated documents (each ends with </s>).
+/// pass). The last `validationFraction` of each dataset's documents is held out for validation
+/// (whole documents: every sequence of a held-out document). Windows are T + 1 tokens with stride
+/// T over the concatenated documents (each ends with </s>), read from the mapped files when filled
+/// and checked against the model's vocabulary there (a bad id is a `DataError` naming the file,
+/// the token's position and the id).
 public struct MixtureSource: TokenSource {
     public struct Component: Sendable {
         public let name: String
@@ -14,35 +17,35 @@ public struct MixtureSource: TokenSource {
         public let weight: Double            // share of training samples
         public let trainWindows: Int
         public let validationWindows: Int
-        let trainRange: Range<Int>           // token offsets in `tokens`
+        let trainRange: Range<Int>           // token positions in `reader`
         let validationRange: Range<Int>
-        let tokens: [Int32]
+        let reader: IndexedDatasetReader
         /// Training tokens (what alpha-smoothing weighs).
         public var trainRangeCount: Int { trainRange.count }
     }
 
     public let components: [Component]
     public let sequenceLength: Int
+    public let vocabularySize: Int           // the model's: every id read must be below it
     public let sampleCount: Int
-    let assignment: [UInt8]                  // dataset of each sample of an epoch
-    let occurrence: [Int32]                  // its rank among that dataset's samples
+    let blend: MixtureBlend                  // the dataset of each sample of an epoch
     let orders: [SampleOrder]
 
     /// `datasets`: (name, prefix, explicit weight or nil). With `alpha`, weights are p_i ~ n_i^alpha
-    /// of the datasets' training tokens; with neither, proportional to size.
+    /// of the datasets' training tokens; with neither, proportional to size. `vocabularySize`: the
+    /// model's.
     public init(datasets: [(name: String, prefix: String, weight: Double?)], alpha: Double?, validationFraction: Double,
-                sequenceLength T: Int, seed: UInt64, file: String) throws {
+                sequenceLength T: Int, vocabularySize: Int, seed: UInt64, file: String) throws {
         guard !datasets.isEmpty, datasets.count <= 255 else {
             throw JobError.invalid(file: file, field: "data.datasets", expected: "1 to 255 datasets", found: "\(datasets.count)")
         }
         var partial: [(String, String, Double?, IndexedDatasetReader, Range<Int>, Range<Int>)] = []
         for d in datasets {
             let reader = try IndexedDatasetReader(prefix: d.prefix)
-            let documents = reader.lengths.count
+            let documents = reader.documentCount
             let held = validationFraction > 0 ? max(1, Int((Double(documents) * validationFraction).rounded())) : 0
-            let trainDocs = max(0, documents - held)
-            let split = trainDocs < documents ? reader.offsets[trainDocs] : reader.tokens.count
-            partial.append((d.name, d.prefix, d.weight, reader, 0..<split, split..<reader.tokens.count))
+            let split = reader.documentStart(max(0, documents - held))
+            partial.append((d.name, d.prefix, d.weight, reader, 0..<split, split..<reader.tokenCount))
             guard split >= T + 1 else {
                 throw DataError.tooSmall(paths: [d.prefix], tokens: split, needed: T + 1)
             }
@@ -64,48 +67,33 @@ public struct MixtureSource: TokenSource {
         components = zip(partial, raw).map { p, w in
             Component(name: p.0, prefix: p.1, weight: w, trainWindows: (p.4.count - 1) / T,
                       validationWindows: p.5.count > T ? (p.5.count - 1) / T : 0,
-                      trainRange: p.4, validationRange: p.5, tokens: p.3.tokens)
+                      trainRange: p.4, validationRange: p.5, reader: p.3)
         }
         sequenceLength = T
-        let epoch = components.reduce(0) { $0 + $1.trainWindows }
-        sampleCount = epoch
-        var assignment = [UInt8](repeating: 0, count: epoch), occurrence = [Int32](repeating: 0, count: epoch)
-        var counts = [Int](repeating: 0, count: components.count)
-        let weights = components.map(\.weight)
-        for i in 0..<epoch {
-            var best = 0, bestError = -Double.infinity
-            for d in 0..<weights.count {
-                let error = weights[d] * Double(i + 1) - Double(counts[d])
-                if error > bestError { bestError = error; best = d }
-            }
-            assignment[i] = UInt8(best)
-            occurrence[i] = Int32(counts[best])
-            counts[best] += 1
-        }
-        self.assignment = assignment
-        self.occurrence = occurrence
+        self.vocabularySize = vocabularySize
+        sampleCount = components.reduce(0) { $0 + $1.trainWindows }
+        blend = MixtureBlend(weights: components.map(\.weight), sampleCount: sampleCount)
         orders = components.enumerated().map { SampleOrder(sampleCount: $0.element.trainWindows, seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64($0.offset + 1))) }
     }
 
-    public func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
-        let d = Int(assignment[index])
-        let window = orders[d].sample(at: Int(occurrence[index]))
+    public func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws {
+        let (d, occurrence) = blend.source(of: index)
+        let window = orders[d].sample(at: occurrence)
         let c = components[d]
-        copy(c.tokens, from: c.trainRange.lowerBound + window * sequenceLength, inputs, targets)
+        try copy(c.reader, from: c.trainRange.lowerBound + window * sequenceLength, inputs, targets)
     }
 
     /// Validation window `window` of component `component`.
-    public func fillValidation(component: Int, window: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+    public func fillValidation(component: Int, window: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws {
         let c = components[component]
-        copy(c.tokens, from: c.validationRange.lowerBound + window * sequenceLength, inputs, targets)
+        try copy(c.reader, from: c.validationRange.lowerBound + window * sequenceLength, inputs, targets)
     }
 
-    private func copy(_ tokens: [Int32], from start: Int, _ inputs: UnsafeMutablePointer<Int32>, _ targets: UnsafeMutablePointer<Int32>) {
-        tokens.withUnsafeBufferPointer { t in
-            for i in 0..<sequenceLength {
-                inputs[i] = t[start + i]
-                targets[i] = t[start + i + 1]
-            }
-        }
+    /// The T + 1 tokens from `start`, widened: inputs [T] the first T, targets [T] the last T.
+    private func copy(_ reader: IndexedDatasetReader, from start: Int, _ inputs: UnsafeMutablePointer<Int32>, _ targets: UnsafeMutablePointer<Int32>) throws {
+        let T = sequenceLength
+        try reader.copyTokens(from: start, count: T, vocabularySize: vocabularySize, into: inputs)
+        try reader.copyTokens(from: start + T, count: 1, vocabularySize: vocabularySize, into: targets + (T - 1))
+        targets.update(from: inputs + 1, count: T - 1)
     }
 }

@@ -1,9 +1,15 @@
 import AtelierTokenizer
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `atelier preprocess`: JSON lines to Megatron indexed datasets. Under MPI, rank r of N tokenizes
-/// the r-th contiguous block of documents and writes it as a part file; rank 0 joins the parts in
-/// order into the final files (written under temporary names, then renamed).
+/// `atelier preprocess`: JSON lines to Megatron indexed datasets, in bounded memory. Under MPI,
+/// rank r of N reads its own byte range of the input (from the first line starting at or after
+/// r * size / N), tokenizes it line by line and appends each document to its part files as it
+/// goes; rank 0 then joins the parts in rank order into the final files by streaming copy
+/// (written under temporary names, renamed at the end). No rank ever holds more than its
+/// buffers, one document and 4 bytes per output document (the .idx's lengths).
 public struct Preprocess {
     public struct Options: Sendable {
         public var input: String
@@ -11,34 +17,75 @@ public struct Preprocess {
         public var outputPrefix: String
         public var byLanguage: Bool
         public var maxBadFraction: Double
-        public init(input: String, tokenizer: String, outputPrefix: String, byLanguage: Bool, maxBadFraction: Double) {
+        public var bufferSize: Int        // bytes of every read, write and copy buffer (tests make it tiny)
+        public init(input: String, tokenizer: String, outputPrefix: String, byLanguage: Bool, maxBadFraction: Double,
+                    bufferSize: Int = 1 << 20) {
             (self.input, self.tokenizer, self.outputPrefix, self.byLanguage, self.maxBadFraction) = (input, tokenizer, outputPrefix, byLanguage, maxBadFraction)
+            self.bufferSize = bufferSize
         }
     }
 
     public enum Failure: Error, CustomStringConvertible {
-        case tooManyBadLines(file: String, bad: Int, total: Int, examples: [String], limit: Double)
+        case tooManyBadLines(file: String, bad: Int, total: Int, limit: Double)
         case noEndOfDocument(tokenizer: String)
         public var description: String {
             switch self {
-            case .tooManyBadLines(let file, let bad, let total, let examples, let limit):
-                return "\(file): \(bad) of \(total) lines are bad (more than \(String(format: "%.1f", 100 * limit))%); nothing written. First ones:\n  " + examples.joined(separator: "\n  ")
+            case .tooManyBadLines(let file, let bad, let total, let limit):
+                return "\(file): \(bad) of \(total) lines are bad (more than \(String(format: "%.1f", 100 * limit))%); nothing written (the first bad lines are listed above)"
             case .noEndOfDocument(let t): return "\(t): the tokenizer has no </s> token to end documents with"
             }
         }
     }
 
-    /// The documents this rank tokenizes, and the ids of each (with </s> appended).
-    public static func tokenize(_ documents: [JSONLinesReader.Document], tokenizer: BPETokenizer, eod: Int32,
-                                progress: ((Int) -> Void)? = nil) throws -> [[Int32]] {
-        var out: [[Int32]] = []
-        out.reserveCapacity(documents.count)
-        for (i, d) in documents.enumerated() {
-            out.append(tokenizer.encode(d.text) + [eod])
-            if i % 64 == 0 { progress?(i) }
+    /// What one rank's range held.
+    public struct PartSummary: Sendable {
+        public var lines = 0          // every line of the range, blank ones included
+        public var documents = 0
+        public var bad = 0
+        public var tokens = 0
+        public var textBytes = 0      // UTF-8 bytes of the documents' texts
+        public var firstBad: [JSONLinesReader.BadLine] = []   // the first `keepBad`, numbered from the range's first line
+        public init() {}
+
+        /// The counts to share with the other ranks: lines, bad, documents, tokens, text bytes.
+        public var counts: [UInt64] { [lines, bad, documents, tokens, textBytes].map { UInt64($0) } }
+    }
+
+    /// Rank `rank` of `ranks`'s share of the input: whole lines, from the first line starting at
+    /// or after rank * size / ranks up to the next rank's start.
+    public static func byteRange(rank: Int, of ranks: Int, path: String) throws -> Range<Int> {
+        let size = try LineReader.fileSize(path)
+        let start = try LineReader.lineStart(atOrAfter: size * rank / ranks, path: path)
+        let end = try LineReader.lineStart(atOrAfter: size * (rank + 1) / ranks, path: path)
+        return start..<max(start, end)
+    }
+
+    /// Tokenizes the lines of `range` of the input (each document with </s> appended) into part
+    /// `part`, one document at a time. `progress` gets the bytes of the range done so far.
+    public static func tokenize(_ range: Range<Int>, options: Options, tokenizer: BPETokenizer, eod: Int32,
+                                type: IndexedDataset.TokenType, part: String, keepBad: Int = 20,
+                                progress: ((Int) -> Void)? = nil) throws -> PartSummary {
+        let writer = try PreprocessPart.Writer(base: part, type: type, bufferSize: options.bufferSize)
+        var s = PartSummary()
+        try LineReader(path: options.input, range: range, bufferSize: options.bufferSize).forEachLine { bytes, end in
+            s.lines += 1
+            switch JSONLinesReader.parse(bytes, number: s.lines, file: options.input) {
+            case .blank: break
+            case .bad(let line):
+                s.bad += 1
+                if s.firstBad.count < keepBad { s.firstBad.append(line) }
+            case .document(let d):
+                let ids = tokenizer.encode(d.text) + [eod]
+                try writer.append(ids, language: d.language)
+                s.documents += 1
+                s.tokens += ids.count
+                s.textBytes += d.text.utf8.count
+            }
+            if s.lines % 64 == 0 { progress?(end - range.lowerBound) }
         }
-        progress?(documents.count)
-        return out
+        try writer.close()
+        progress?(range.count)
+        return s
     }
 
     /// The output prefix of a language (or of everything).
@@ -46,51 +93,47 @@ public struct Preprocess {
         language.map { "\(base)_\($0)_text_document" } ?? "\(base)_text_document"
     }
 
-    /// Writes one part (this rank's documents): lengths and languages as a JSON header line, then
-    /// the tokens as int32.
-    public static func writePart(_ path: String, documents: [[Int32]], languages: [String?]) throws {
-        var data = try JSONSerialization.data(withJSONObject: ["lengths": documents.map(\.count), "languages": languages.map { $0 ?? "" }])
-        data.append(0x0A)
-        for doc in documents { doc.withUnsafeBytes { data.append(contentsOf: $0) } }
-        try data.write(to: URL(fileURLWithPath: path))
-    }
-
-    public static func readPart(_ path: String) throws -> (documents: [[Int32]], languages: [String]) {
-        guard let data = FileManager.default.contents(atPath: path), let newline = data.firstIndex(of: 0x0A),
-              let header = try? JSONSerialization.jsonObject(with: data[..<newline]) as? [String: Any],
-              let lengths = header["lengths"] as? [Int], let languages = header["languages"] as? [String] else {
-            throw DataError.unreadable(path: path, reason: "a preprocessing part is damaged")
-        }
-        var documents: [[Int32]] = []
-        var at = newline + 1
-        for n in lengths {
-            guard at + 4 * n <= data.endIndex else { throw DataError.unreadable(path: path, reason: "a preprocessing part is truncated") }
-            documents.append(data[at..<(at + 4 * n)].withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) })
-            at += 4 * n
-        }
-        return (documents, languages)
-    }
-
-    /// Rank 0: joins the parts in rank order and writes the datasets; returns (prefix, documents,
-    /// tokens) per output.
+    /// Rank 0: joins the parts in rank order into one dataset per output (per language with
+    /// --by-language, "unknown" for documents without one), copying token bytes straight from the
+    /// parts; every output is written under a temporary name and renamed once all are complete.
+    /// Returns (prefix, documents, tokens) per output.
     public static func join(parts: [String], options: Options, type: IndexedDataset.TokenType) throws -> [(String, Int, Int)] {
-        var groups: [String: [[Int32]]] = [:]
-        var order: [String] = []
-        for part in parts {
-            let (documents, languages) = try readPart(part)
-            for (doc, language) in zip(documents, languages) {
-                let key = options.byLanguage ? (language.isEmpty ? "unknown" : language) : ""
-                if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append(doc)
+        let readers = try parts.map { try PreprocessPart.Reader(base: $0) }
+        func key(_ language: String) -> String { options.byLanguage ? (language.isEmpty ? "unknown" : language) : "" }
+        // a part lists a language only once a document has it, so every key has documents
+        let keys = Set(readers.flatMap { $0.languages.map(key) }).sorted()
+        var temporary: [String] = []
+        do {
+            var written: [(String, Int, Int)] = []
+            for k in keys {
+                let prefix = Self.prefix(options.outputPrefix, language: options.byLanguage ? k : nil)
+                temporary += [prefix + ".bin.tmp", prefix + ".idx.tmp"]
+                let bin = try FileWriter(path: prefix + ".bin.tmp", bufferSize: options.bufferSize)
+                var lengths: [Int32] = []   // 4 bytes per document of this output
+                for reader in readers {
+                    let wanted = reader.languages.map { key($0) == k }
+                    let copier = try TokenCopier(path: PreprocessPart.files(reader.base).tokens, type: type, into: bin,
+                                                 bufferSize: options.bufferSize)
+                    try reader.forEachDocument(bufferSize: options.bufferSize) { length, language, start in
+                        guard wanted[language] else { return }
+                        lengths.append(Int32(length))
+                        try copier.copy(start..<(start + length))
+                    }
+                    try copier.finish()
+                }
+                try bin.close()
+                let idx = try FileWriter(path: prefix + ".idx.tmp", bufferSize: options.bufferSize)
+                try IndexedDataset.emitIndex(lengths: lengths, type: type) { try idx.write($0) }
+                try idx.close()
+                written.append((prefix, lengths.count, bin.bytesWritten / type.size))
             }
+            for path in temporary where rename(path, String(path.dropLast(4))) != 0 {
+                throw DataError.unreadable(path: path, reason: "cannot be renamed: \(String(cString: strerror(errno)))")
+            }
+            return written
+        } catch {
+            for path in temporary { unlink(path) }
+            throw error
         }
-        var written: [(String, Int, Int)] = []
-        for key in order.sorted() {
-            let prefix = Self.prefix(options.outputPrefix, language: options.byLanguage ? key : nil)
-            let docs = groups[key]!
-            try IndexedDataset.write(prefix: prefix, documents: docs, type: type)
-            written.append((prefix, docs.count, docs.reduce(0) { $0 + $1.count }))
-        }
-        return written
     }
 }

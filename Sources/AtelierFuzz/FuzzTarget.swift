@@ -44,8 +44,16 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 let idx = data.dropFirst(4).prefix(n), bin = data.dropFirst(4 + idx.count)
                 _ = try Self.scratch("data.idx", Data(idx))
                 let prefix = String(try Self.scratch("data.bin", Data(bin)).dropLast(4))
+                // as training reads it: every document, and every token checked against a vocabulary
                 let reader = try IndexedDatasetReader(prefix: prefix)
-                _ = reader.lengths.reduce(0, +)
+                _ = (0...reader.documentCount).reduce(0) { $0 &+ reader.documentStart($1) }
+                var window = [Int32](repeating: 0, count: 64)
+                for start in stride(from: 0, to: reader.tokenCount, by: window.count) {
+                    let count = min(window.count, reader.tokenCount - start)
+                    try window.withUnsafeMutableBufferPointer {
+                        try reader.copyTokens(from: start, count: count, vocabularySize: 1 << 16, into: $0.baseAddress!)
+                    }
+                }
             case .jsonLines:
                 _ = try JSONLinesReader.read(path: try Self.scratch("input.jsonl", data))
             }

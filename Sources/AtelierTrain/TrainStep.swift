@@ -79,9 +79,9 @@ public final class TrainStep {
         // loss that is exact with padding, whatever the split over ranks and micro-batches).
         var localTargets = 0
         for m in 0..<accumulation {
-            microTokens[m].withUnsafeMutableBufferPointer { tok in
-                microTargets[m].withUnsafeMutableBufferPointer { tgt in
-                    loader.load(stepStart: stepStart, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
+            try microTokens[m].withUnsafeMutableBufferPointer { tok in
+                try microTargets[m].withUnsafeMutableBufferPointer { tgt in
+                    try loader.load(stepStart: stepStart, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
                 }
             }
             localTargets += microTargets[m].reduce(0) { $0 + ($1 == CrossEntropy.ignoreIndex ? 0 : 1) }
@@ -158,7 +158,7 @@ extension TrainStep {
             for batchStart in stride(from: 0, to: mine.count, by: B) {
                 for b in 0..<B {
                     if batchStart + b < mine.count {
-                        source.fillValidation(component: c, window: mine[batchStart + b], inputs: &inputs, targets: &targets)
+                        try source.fillValidation(component: c, window: mine[batchStart + b], inputs: &inputs, targets: &targets)
                         for t in 0..<T {
                             acts.tokens[b * T + t] = inputs[t]
                             acts.targets[b * T + t] = targets[t]

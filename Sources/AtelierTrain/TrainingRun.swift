@@ -53,7 +53,7 @@ public final class TrainingRun {
             }
             return try MixtureSource(datasets: job.data.datasets.map { ($0.name, $0.prefix, $0.weight) }, alpha: job.data.alpha,
                                      validationFraction: job.data.validationFraction, sequenceLength: job.model.sequenceLength,
-                                     seed: job.seed, file: job.sourcePath)
+                                     vocabularySize: job.model.vocabSize, seed: job.seed, file: job.sourcePath)
         case .bytes: return try ByteTextSource(paths: job.data.paths, sequenceLength: job.model.sequenceLength)
         case .random: return RandomTokenSource(vocabSize: job.model.vocabSize, sequenceLength: job.model.sequenceLength, seed: job.seed)
         }

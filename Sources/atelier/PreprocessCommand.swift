@@ -14,9 +14,11 @@ struct PreprocessCommand: ParsableCommand {
         discussion: """
         Each line is an object with a string "text" and optionally "lang". Every document gets </s>
         appended. Bad lines (invalid UTF-8, not JSON, no "text") are reported with file and line,
-        counted and skipped; above --max-bad-fraction nothing is written and the exit code is 2.
-        Under mpirun -np N the documents are shared out in N contiguous blocks; rank 0 writes the
-        output (PREFIX_text_document, or PREFIX_LANG_text_document with --by-language).
+        counted and skipped; above --max-bad-fraction (of all ranks' lines) nothing is written and
+        the exit code is 2. Memory stays bounded whatever the input's size: under mpirun -np N,
+        rank r reads the r-th of N byte ranges of the input (cut at line starts), tokenizes it line
+        by line into part files, and rank 0 joins the parts into the output (PREFIX_text_document,
+        or PREFIX_LANG_text_document with --by-language), byte-identical to one rank's.
         """)
 
     @Argument(help: "The JSON-lines input.") var input: String
@@ -31,73 +33,103 @@ struct PreprocessCommand: ParsableCommand {
             FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        func fail(_ error: Error) -> Never {
-            if comm.rank == 0 { FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8)) }
-            Communicator.finalize()
-            Glibc.exit(ExitStatus.badInput.rawValue)
-        }
         let start = Date()
         let options = Preprocess.Options(input: input, tokenizer: tokenizer, outputPrefix: outputPrefix,
                                          byLanguage: byLanguage, maxBadFraction: maxBadFraction)
-        let tok: BPETokenizer
-        let documents: [JSONLinesReader.Document]
+        let part = outputPrefix + ".part-\(comm.rank)-of-\(comm.size)"
+        // 1. every rank: its byte range of the input into its part (errors agreed on below)
+        var summary = Preprocess.PartSummary()
+        var failure: Error?
+        var tokenizeSeconds = 0.0, type = IndexedDataset.TokenType.uint16
         do {
-            tok = try BPETokenizer.load(path: tokenizer)
-            let (docs, bad) = try JSONLinesReader.read(path: input)
-            documents = docs
-            let total = docs.count + bad.count
-            if comm.rank == 0 {
-                for line in bad.prefix(20) { FileHandle.standardError.write(Data("atelier: skipped \(line)\n".utf8)) }
-                if bad.count > 20 { FileHandle.standardError.write(Data("atelier: ... \(bad.count) bad lines in all\n".utf8)) }
-            }
-            if total > 0 && Double(bad.count) / Double(total) > maxBadFraction {
-                throw Preprocess.Failure.tooManyBadLines(file: input, bad: bad.count, total: total, examples: bad.prefix(5).map(\.description), limit: maxBadFraction)
-            }
-        } catch {
-            fail(error)
-        }
-        guard let eodIndex = tok.specials.firstIndex(of: "</s>") else { fail(Preprocess.Failure.noEndOfDocument(tokenizer: tokenizer)) }
-        let eod = tok.specialIDs[eodIndex]
-        let lo = documents.count * comm.rank / comm.size, hi = documents.count * (comm.rank + 1) / comm.size
-        let mine = Array(documents[lo..<hi])
-        let showProgress = comm.rank == 0 && isatty(STDERR_FILENO) != 0
-        let tokenizeStart = Date()
-        let ids = try Preprocess.tokenize(mine, tokenizer: tok, eod: eod) { done in
-            guard showProgress else { return }
-            let fraction = Double(done) / Double(max(1, mine.count))
-            let bar = String(repeating: "#", count: Int(fraction * 40)).padding(toLength: 40, withPad: ".", startingAt: 0)
-            FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% of rank 0's \(mine.count) documents".utf8))
-        }
-        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        let tokenizeSeconds = Date().timeIntervalSince(tokenizeStart)
-        let myBytes = mine.reduce(0) { $0 + $1.text.utf8.count }
-        let part = outputPrefix + ".part-\(comm.rank)-of-\(comm.size).tmp"
-        do {
+            let tok = try BPETokenizer.load(path: tokenizer)
+            guard let eodIndex = tok.specials.firstIndex(of: "</s>") else { throw Preprocess.Failure.noEndOfDocument(tokenizer: tokenizer) }
+            type = .forVocabulary(tok.vocabularySize)
+            let range = try Preprocess.byteRange(rank: comm.rank, of: comm.size, path: input)
             let directory = (outputPrefix as NSString).deletingLastPathComponent
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-            try Preprocess.writePart(part, documents: ids, languages: mine.map(\.language))
+            let progress = ProgressBar(total: range.count, what: "of rank 0's \(String(format: "%.1f", Double(range.count) / 1e6)) MB",
+                                       enabled: comm.rank == 0 && isatty(STDERR_FILENO) != 0)
+            let tokenizeStart = Date()
+            summary = try Preprocess.tokenize(range, options: options, tokenizer: tok, eod: tok.specialIDs[eodIndex], type: type,
+                                              part: part, progress: progress.show)
+            progress.end()
+            tokenizeSeconds = Date().timeIntervalSince(tokenizeStart)
         } catch {
-            FileHandle.standardError.write(Data("atelier: error: rank \(comm.rank): \(error)\n".utf8))
-            comm.abort(code: 1)
+            failure = error
         }
-        var rates = [Double(myBytes) / max(tokenizeSeconds, 1e-9)]
-        try? comm.allReduceSum(&rates)
-        try? comm.barrier()
-        if comm.rank == 0 {
-            let parts = (0..<comm.size).map { outputPrefix + ".part-\($0)-of-\(comm.size).tmp" }
-            defer { parts.forEach { unlink($0) } }
-            do {
-                let written = try Preprocess.join(parts: parts, options: options, type: .forVocabulary(tok.vocabularySize))
-                for (prefix, docs, tokens) in written { print("\(prefix).bin/.idx: \(docs) documents, \(tokens) tokens") }
-                let bytes = documents.reduce(0) { $0 + $1.text.utf8.count }
-                print(String(format: "%d documents, %.1f MB on %d rank%@ in %.1f s; tokenizing at %.2f MB/s in all (%.2f MB/s per rank)",
-                             documents.count, Double(bytes) / 1e6, comm.size, comm.size == 1 ? "" : "s", Date().timeIntervalSince(start),
-                             rates[0] / 1e6, rates[0] / 1e6 / Double(comm.size)))
-            } catch {
-                fail(error)
+        // 2. all ranks: counts, in rank order (line numbers and the bad-line share are global)
+        enum Field: Int, CaseIterable { case failed, lines, bad, documents, tokens, textBytes }   // as gathered
+        let counts: [UInt64]
+        do {
+            counts = try comm.allGather([failure == nil ? 0 : 1] + summary.counts)
+        } catch {
+            FileHandle.standardError.write(Data("atelier: error: [rank \(comm.rank)] \(error)\n".utf8))
+            end(comm, part: part, status: .failure)
+        }
+        func total(_ field: Field, before rank: Int? = nil) -> Int {
+            (0..<(rank ?? comm.size)).reduce(0) { $0 + Int(counts[$1 * Field.allCases.count + field.rawValue]) }
+        }
+        if let failure {
+            // the same input fails on every rank: rank 0 tells; a rank's own failure (its disk), that rank
+            let everywhere = total(.failed) == comm.size
+            if !everywhere || comm.rank == 0 {
+                FileHandle.standardError.write(Data("atelier: error: \(everywhere || comm.size == 1 ? "" : "[rank \(comm.rank)] ")\(failure)\n".utf8))
             }
         }
-        try? comm.barrier()
+        if total(.failed) > 0 { end(comm, part: part, status: .badInput) }
+        let bad = total(.bad), documents = total(.documents)
+        reportBadLines(summary, comm: comm, lineOffset: total(.lines, before: comm.rank), shown: max(0, 20 - total(.bad, before: comm.rank)))
+        if comm.rank == 0 && bad > 20 { FileHandle.standardError.write(Data("atelier: ... \(bad) bad lines in all\n".utf8)) }
+        if documents + bad > 0 && Double(bad) / Double(documents + bad) > maxBadFraction {
+            if comm.rank == 0 {
+                let failure = Preprocess.Failure.tooManyBadLines(file: input, bad: bad, total: documents + bad, limit: maxBadFraction)
+                FileHandle.standardError.write(Data("atelier: error: \(failure)\n".utf8))
+            }
+            end(comm, part: part, status: .badInput)
+        }
+        var rates = [Double(summary.textBytes) / max(tokenizeSeconds, 1e-9)]
+        try? comm.allReduceSum(&rates)
+        // 3. rank 0 joins the parts; every rank learns how that went before removing its part
+        var status = [0.0]
+        if comm.rank == 0 {
+            do {
+                let parts = (0..<comm.size).map { outputPrefix + ".part-\($0)-of-\(comm.size)" }
+                for (prefix, docs, tokens) in try Preprocess.join(parts: parts, options: options, type: type) {
+                    print("\(prefix).bin/.idx: \(docs) documents, \(tokens) tokens")
+                }
+                print(String(format: "%d documents, %.1f MB on %d rank%@ in %.1f s; tokenizing at %.2f MB/s in all (%.2f MB/s per rank)",
+                             documents, Double(total(.textBytes)) / 1e6, comm.size, comm.size == 1 ? "" : "s", Date().timeIntervalSince(start),
+                             rates[0] / 1e6, rates[0] / 1e6 / Double(comm.size)))
+            } catch {
+                FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
+                status[0] = Double(ExitStatus.badInput.rawValue)
+            }
+        }
+        do { try comm.allReduceMax(&status) } catch {
+            FileHandle.standardError.write(Data("atelier: error: [rank \(comm.rank)] \(error)\n".utf8))
+            status = [Double(ExitStatus.failure.rawValue)]
+        }
+        end(comm, part: part, status: ExitStatus(rawValue: Int32(status[0])) ?? .failure)
+    }
+
+    /// Prints this rank's share of the first 20 bad lines, numbered in the whole file, ranks in turn.
+    func reportBadLines(_ summary: Preprocess.PartSummary, comm: Communicator, lineOffset: Int, shown: Int) {
+        for rank in 0..<comm.size {
+            if rank == comm.rank {
+                for line in summary.firstBad.prefix(shown) {
+                    let global = JSONLinesReader.BadLine(file: line.file, line: line.line + lineOffset, problem: line.problem)
+                    FileHandle.standardError.write(Data("atelier: skipped \(global)\n".utf8))
+                }
+            }
+            try? comm.barrier()
+        }
+    }
+
+    /// Removes this rank's part files and ends the process with `status` (every rank calls it).
+    func end(_ comm: Communicator, part: String, status: ExitStatus) -> Never {
+        PreprocessPart.remove(part)
         Communicator.finalize()
+        Glibc.exit(status.rawValue)
     }
 }

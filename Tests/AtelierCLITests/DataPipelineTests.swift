@@ -56,7 +56,10 @@ final class DataPipelineTests: XCTestCase {
         return (tokenizer, prefix)
     }
 
-    func writeJob(_ name: String, tokenizer: String, prefix: String) throws -> String {
+    /// A job on the datasets `NAME = PREFIX` (en, fr and ru of `prefix` when nil).
+    func writeJob(_ name: String, tokenizer: String, prefix: String, datasets: [(String, String)]? = nil) throws -> String {
+        let sections = (datasets ?? ["en", "fr", "ru"].map { ($0, "\(prefix)_\($0)_text_document") })
+            .map { "[data.datasets.\($0.0)]\nprefix = \"\($0.1)\"" }.joined(separator: "\n")
         let profile = try writeTestProfile(in: dir)
         let job = """
         name = "\(name)"
@@ -74,12 +77,7 @@ final class DataPipelineTests: XCTestCase {
         tokenizer = "\(tokenizer)"
         alpha = 0.5
         validation_fraction = 0.1
-        [data.datasets.en]
-        prefix = "\(prefix)_en_text_document"
-        [data.datasets.fr]
-        prefix = "\(prefix)_fr_text_document"
-        [data.datasets.ru]
-        prefix = "\(prefix)_ru_text_document"
+        \(sections)
         [batch]
         micro_batch_size = 4
         global_batch_size = 8
@@ -152,6 +150,57 @@ final class DataPipelineTests: XCTestCase {
         }
         XCTAssertEqual(files[1], files[0])
         XCTAssertEqual(files[2], files[0])
+    }
+
+    /// Bad lines are numbered in the whole file whichever rank reads them (rank 1 starts halfway).
+    func testBadLinesAreNumberedInTheWholeFileOnEveryRank() throws {
+        let corpus = try writeCorpus(bad: 1)
+        var lines = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines.insert("{\"txt\": 1}", at: 170)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        let tokenizer = dir.appendingPathComponent("tokenizer.json").path
+        XCTAssertEqual(try AtelierProcess.run(["tokenizer", "train", corpus, "--vocab-size", "300", "--output", tokenizer]).status, 0)
+        for ranks in [nil, 2] {
+            let prefix = dir.appendingPathComponent("out\(ranks ?? 1)/c").path
+            let r = try AtelierProcess.run(["preprocess", corpus, "--tokenizer", tokenizer, "--output-prefix", prefix, "--max-bad-fraction", "0.05"], ranks: ranks)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stderr.contains("corpus.jsonl:6: not a JSON object"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("corpus.jsonl:171: no string field \"text\""), r.stderr)
+            XCTAssertTrue(r.stdout.contains("180 documents"), r.stdout)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: (prefix as NSString).deletingLastPathComponent)
+            XCTAssertEqual(leftovers.sorted(), ["c_text_document.bin", "c_text_document.idx"])
+        }
+    }
+
+    /// A dataset tokenized for another vocabulary: token 100 has id 60000 for a model of 448.
+    /// Training stops with exit 2 naming the file, the token and the id (it used to train to the
+    /// end, reading outside the embedding table).
+    func testTrainRefusesATokenOutsideTheVocabulary() throws {
+        let tokenizer = dir.appendingPathComponent("tokenizer.json").path
+        XCTAssertEqual(try AtelierProcess.run(["tokenizer", "train", try writeCorpus(), "--vocab-size", "400", "--output", tokenizer]).status, 0)
+        let prefix = dir.appendingPathComponent("foreign").path
+        var tokens = (0..<300).map { UInt16($0 * 7 % 400) }
+        tokens[100] = 60000
+        try writeDataset(prefix, documents: 10, tokens: tokens)
+        let job = try writeJob("foreign", tokenizer: tokenizer, prefix: prefix, datasets: [("foreign", prefix)])
+        for ranks in [nil, 2] {
+            let r = try AtelierProcess.run(["train", job], ranks: ranks)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains("foreign.bin: token 100 (in sequence 3) has id 60000, outside the model's vocabulary of 448"), r.stderr)
+        }
+    }
+
+    /// PREFIX.bin/.idx by hand: uint16 `tokens` cut into `documents` equal documents.
+    func writeDataset(_ prefix: String, documents: Int, tokens: [UInt16]) throws {
+        var idx = Data("MMIDIDX".utf8) + Data([0, 0])
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { idx.append(contentsOf: $0) } }
+        let length = tokens.count / documents
+        append(UInt64(1)); append(UInt8(8)); append(UInt64(documents)); append(UInt64(documents + 1))
+        for _ in 0..<documents { append(Int32(length)) }
+        for d in 0..<documents { append(Int64(2 * d * length)) }
+        for d in 0...documents { append(Int64(d)) }
+        try idx.write(to: URL(fileURLWithPath: prefix + ".idx"))
+        try Data(tokens.prefix(documents * length).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }).write(to: URL(fileURLWithPath: prefix + ".bin"))
     }
 
     func testPreprocessRefusesTooManyBadLines() throws {

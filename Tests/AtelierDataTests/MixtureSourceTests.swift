@@ -21,11 +21,11 @@ final class MixtureSourceTests: XCTestCase {
         return prefix
     }
 
-    func origins(_ m: MixtureSource, count: Int) -> [Int32: Int] {
+    func origins(_ m: MixtureSource, count: Int) throws -> [Int32: Int] {
         var seen: [Int32: Int] = [:]
         var inputs = [Int32](repeating: 0, count: m.sequenceLength), targets = inputs
         for i in 0..<count {
-            m.fill(sample: i, inputs: &inputs, targets: &targets)
+            try m.fill(sample: i, inputs: &inputs, targets: &targets)
             seen[inputs[0], default: 0] += 1
         }
         return seen
@@ -34,9 +34,9 @@ final class MixtureSourceTests: XCTestCase {
     func testExplicitWeightsAreHonoured() throws {
         let a = try dataset("a", marker: 10, documents: 400), b = try dataset("b", marker: 20, documents: 100), c = try dataset("c", marker: 30, documents: 20)
         let m = try MixtureSource(datasets: [("a", a, 0.5), ("b", b, 0.3), ("c", c, 0.2)], alpha: nil, validationFraction: 0.1,
-                                  sequenceLength: 16, seed: 7, file: "j.toml")
+                                  sequenceLength: 16, vocabularySize: 64, seed: 7, file: "j.toml")
         let n = m.sampleCount
-        let seen = origins(m, count: n)
+        let seen = try origins(m, count: n)
         // the blending is deterministic: every prefix is within one sample of its share
         XCTAssertEqual(Double(seen[10]!), 0.5 * Double(n), accuracy: 1)
         XCTAssertEqual(Double(seen[20]!), 0.3 * Double(n), accuracy: 1)
@@ -50,7 +50,7 @@ final class MixtureSourceTests: XCTestCase {
     func testAlphaSmoothingOverManyDraws() throws {
         let a = try dataset("a", marker: 1, documents: 900), b = try dataset("b", marker: 2, documents: 100)
         let m = try MixtureSource(datasets: [("a", a, nil), ("b", b, nil)], alpha: 0.3, validationFraction: 0,
-                                  sequenceLength: 16, seed: 3, file: "j.toml")
+                                  sequenceLength: 16, vocabularySize: 64, seed: 3, file: "j.toml")
         let (na, nb) = (Double(m.components[0].trainRangeCount), Double(m.components[1].trainRangeCount))
         let expected = pow(nb, 0.3) / (pow(na, 0.3) + pow(nb, 0.3))
         XCTAssertEqual(m.components[1].weight, expected, accuracy: 1e-12)
@@ -59,7 +59,7 @@ final class MixtureSourceTests: XCTestCase {
         let draws = 2000
         var inputs = [Int32](repeating: 0, count: 16), targets = inputs
         for position in 0..<draws {
-            m.fill(sample: order.sample(at: position), inputs: &inputs, targets: &targets)
+            try m.fill(sample: order.sample(at: position), inputs: &inputs, targets: &targets)
             if inputs[0] == 2 { fromB += 1 }
         }
         let sigma = (expected * (1 - expected) / Double(draws)).squareRoot()
@@ -68,17 +68,40 @@ final class MixtureSourceTests: XCTestCase {
 
     func testBadMixturesNameTheField() throws {
         let a = try dataset("a", marker: 1, documents: 10)
-        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, 1), ("b", a, nil)], alpha: nil, validationFraction: 0, sequenceLength: 16, seed: 1, file: "j.toml")) {
+        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, 1), ("b", a, nil)], alpha: nil, validationFraction: 0, sequenceLength: 16, vocabularySize: 64, seed: 1, file: "j.toml")) {
             XCTAssertTrue("\($0)".contains("data.datasets"), "\($0)")
         }
-        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, 1)], alpha: 0.3, validationFraction: 0, sequenceLength: 16, seed: 1, file: "j.toml")) {
+        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, 1)], alpha: 0.3, validationFraction: 0, sequenceLength: 16, vocabularySize: 64, seed: 1, file: "j.toml")) {
             XCTAssertTrue("\($0)".contains("data.alpha"), "\($0)")
         }
-        XCTAssertThrowsError(try MixtureSource(datasets: [("a", dir.appendingPathComponent("none").path, nil)], alpha: nil, validationFraction: 0, sequenceLength: 16, seed: 1, file: "j.toml")) {
+        XCTAssertThrowsError(try MixtureSource(datasets: [("a", dir.appendingPathComponent("none").path, nil)], alpha: nil, validationFraction: 0, sequenceLength: 16, vocabularySize: 64, seed: 1, file: "j.toml")) {
             XCTAssertTrue("\($0)".contains("none.idx"), "\($0)")
         }
-        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, nil)], alpha: nil, validationFraction: 0, sequenceLength: 1000, seed: 1, file: "j.toml")) {
+        XCTAssertThrowsError(try MixtureSource(datasets: [("a", a, nil)], alpha: nil, validationFraction: 0, sequenceLength: 1000, vocabularySize: 64, seed: 1, file: "j.toml")) {
             XCTAssertTrue("\($0)".contains("fewer than one sample"), "\($0)")
+        }
+    }
+}
+
+final class MixtureBlendTests: XCTestCase {
+    /// Lookups replayed from the kept counts give exactly the one-pass assignment, across many
+    /// kept points, with ties and shares that are not round numbers.
+    func testLookupsMatchOnePass() {
+        for weights in [[0.5, 0.3, 0.2], [1.0 / 3, 1.0 / 3, 1.0 / 3], [0.999, 0.001], [1.0]] {
+            let n = 5000
+            let blend = MixtureBlend(weights: weights, sampleCount: n)
+            var counts = [Int](repeating: 0, count: weights.count)
+            for i in 0..<n {
+                var best = 0, bestError = -Double.infinity
+                for d in 0..<weights.count where weights[d] * Double(i + 1) - Double(counts[d]) > bestError {
+                    bestError = weights[d] * Double(i + 1) - Double(counts[d])
+                    best = d
+                }
+                let got = blend.source(of: i)
+                XCTAssertTrue(got.dataset == best && got.occurrence == counts[best], "\(weights) sample \(i): \(got)")
+                counts[best] += 1
+            }
+            for (count, weight) in zip(counts, weights) { XCTAssertEqual(Double(count), weight * Double(n), accuracy: 1) }
         }
     }
 }

@@ -65,19 +65,19 @@ final class SampleOrderTests: XCTestCase {
         }
     }
 
-    func testRanksTogetherLoadWhatOneRankLoads() {
+    func testRanksTogetherLoadWhatOneRankLoads() throws {
         let source = RandomTokenSource(vocabSize: 50, sequenceLength: 5, seed: 9)
-        func batch(rank: Int, world: Int, micro: Int, m: Int) -> [Int32] {
+        func batch(rank: Int, world: Int, micro: Int, m: Int) throws -> [Int32] {
             let loader = BatchLoader(source: source, seed: 3,
                                      slice: RankSlice(rank: rank, worldSize: world, globalBatchSize: 8, microBatchSize: micro),
                                      sequenceLength: 5)
             var inputs = [Int32](repeating: 0, count: micro * 5), targets = inputs
-            loader.load(stepStart: 16, micro: m, inputs: &inputs, targets: &targets)
+            try loader.load(stepStart: 16, micro: m, inputs: &inputs, targets: &targets)
             return inputs
         }
-        let one = batch(rank: 0, world: 1, micro: 8, m: 0)
-        let two = batch(rank: 0, world: 2, micro: 4, m: 0) + batch(rank: 1, world: 2, micro: 4, m: 0)
-        let accumulated = batch(rank: 0, world: 1, micro: 4, m: 0) + batch(rank: 0, world: 1, micro: 4, m: 1)
+        let one = try batch(rank: 0, world: 1, micro: 8, m: 0)
+        let two = try batch(rank: 0, world: 2, micro: 4, m: 0) + batch(rank: 1, world: 2, micro: 4, m: 0)
+        let accumulated = try batch(rank: 0, world: 1, micro: 4, m: 0) + batch(rank: 0, world: 1, micro: 4, m: 1)
         XCTAssertEqual(one, two)
         XCTAssertEqual(one, accumulated)
     }
