@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "AtelierData", dependencies: ["AtelierJob", "AtelierTokenizer"]),
         .target(name: "AtelierModel", dependencies: ["AtelierJob", "BLAS"]),
         .target(name: "AtelierDistributed", dependencies: ["AtelierModel", "MPI"]),
-        .target(name: "AtelierCheckpoint", dependencies: ["AtelierJob", "AtelierModel", "HDF5"]),
+        .target(name: "AtelierCheckpoint", dependencies: ["AtelierJob", "AtelierData", "AtelierModel", "HDF5"]),
         .target(name: "AtelierAccounting", dependencies: ["AtelierJob", "AtelierCheckpoint",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCheckpoint"]),

@@ -1,3 +1,4 @@
+import AtelierData
 import Foundation
 
 /// A safetensors file (Hugging Face), memory-mapped: an 8-byte little-endian header length N, N
@@ -28,7 +29,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         func fail(_ problem: String) -> FormatError { FormatError(file: path, problem: problem) }
-        do { mapping = try MappedFile(path: path) } catch let failure as MappedFile.Failure { throw fail(failure.reason) }
+        do { mapping = try MappedFile(path: path) } catch DataError.unreadable(_, let reason) { throw fail(reason) }
         self.path = path
         let file = mapping.bytes
         guard file.count >= 8 else { throw fail("shorter than its 8-byte header length") }
@@ -81,7 +82,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             let n = min(slice, entry.count - start)
             let bytes = (entry.byteRange.lowerBound + start * entry.dtype.size)..<(entry.byteRange.lowerBound + (start + n) * entry.dtype.size)
             entry.dtype.widen(mapping.bytes.baseAddress! + bytes.lowerBound, count: n, into: out + start)
-            mapping.release(bytes)
+            mapping.releasePages(bytes)
             start += n
         }
     }

@@ -20,7 +20,7 @@ enum ExitStatus: Int32 {
     /// can end in order instead of MPI_Abort).
     static func of(_ error: Error) -> (ExitStatus, collective: Bool) {
         switch error {
-        case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceConfig.Mismatch, is SafetensorsFile.FormatError, is MappedFile.Failure:
+        case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceConfig.Mismatch, is SafetensorsFile.FormatError:
             return (.badInput, true)
         case is DataError: return (.badInput, false)
         case let e as AccountingError:
