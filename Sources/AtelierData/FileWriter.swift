@@ -16,7 +16,7 @@ final class FileWriter {
         self.path = path
         self.bufferSize = bufferSize
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DataError.unreadable(path: path, reason: "cannot be written: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DataError.unwritable(path: path, reason: String(cString: strerror(errno))) }
         buffer.reserveCapacity(bufferSize)
     }
 
@@ -55,6 +55,6 @@ final class FileWriter {
     }
 
     private func failure() -> DataError {
-        DataError.unreadable(path: path, reason: "cannot be written: \(String(cString: strerror(errno)))")
+        DataError.unwritable(path: path, reason: String(cString: strerror(errno)))
     }
 }

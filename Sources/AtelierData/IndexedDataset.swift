@@ -64,7 +64,7 @@ public enum IndexedDataset {
     /// Foundation's atomic write: a temporary file in the same directory, renamed into place.
     static func writeAtomically(_ data: Data, to path: String) throws {
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw DataError.unreadable(path: path, reason: "cannot be written: \((error as NSError).localizedDescription)")
+            throw DataError.unwritable(path: path, reason: (error as NSError).localizedDescription)
         }
     }
 }

@@ -7,9 +7,11 @@ public protocol TokenSource: Sendable {
     func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws
 }
 
-/// What went wrong reading training data, naming the file.
+/// What went wrong reading training data or writing a dataset, naming the file.
 public enum DataError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
+    /// An output (a dataset, a preprocessing part) that could not be written: a failure, not bad input.
+    case unwritable(path: String, reason: String)
     case tooSmall(paths: [String], tokens: Int, needed: Int)
     /// Token `position` of the dataset (in sequence `sequence`) has an id the model has no embedding for.
     case tokenOutOfRange(path: String, position: Int, sequence: Int, id: Int, vocabularySize: Int)
@@ -18,6 +20,8 @@ public enum DataError: Error, CustomStringConvertible {
         switch self {
         case .unreadable(let path, let reason):
             return "\(path): cannot read training data: \(reason)"
+        case .unwritable(let path, let reason):
+            return "\(path): cannot be written: \(reason)"
         case .tooSmall(let paths, let tokens, let needed):
             return "\(paths.joined(separator: ", ")): \(tokens) tokens in all, fewer than one sample needs (\(needed)); use more text or a shorter model.seq_length"
         case .tokenOutOfRange(let path, let position, let sequence, let id, let vocabularySize):

@@ -22,6 +22,7 @@ enum ExitStatus: Int32 {
         switch error {
         case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceConfig.Mismatch, is SafetensorsFile.FormatError:
             return (.badInput, true)
+        case DataError.unwritable: return (.failure, false)
         case is DataError: return (.badInput, false)
         case let e as AccountingError:
             if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all

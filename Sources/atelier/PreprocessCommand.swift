@@ -62,7 +62,7 @@ struct PreprocessCommand: ParsableCommand {
         enum Field: Int, CaseIterable { case failed, lines, bad, documents, tokens, textBytes }   // as gathered
         let counts: [UInt64]
         do {
-            counts = try comm.allGather([failure == nil ? 0 : 1] + summary.counts)
+            counts = try comm.allGather([failure.map { UInt64(ExitStatus.of($0).0.rawValue) } ?? 0] + summary.counts)
         } catch {
             FileHandle.standardError.write(Data("atelier: error: [rank \(comm.rank)] \(error)\n".utf8))
             end(comm, part: part, status: .failure)
@@ -72,12 +72,14 @@ struct PreprocessCommand: ParsableCommand {
         }
         if let failure {
             // the same input fails on every rank: rank 0 tells; a rank's own failure (its disk), that rank
-            let everywhere = total(.failed) == comm.size
+            let everywhere = (0..<comm.size).allSatisfy { counts[$0 * Field.allCases.count] != 0 }
             if !everywhere || comm.rank == 0 {
                 FileHandle.standardError.write(Data("atelier: error: \(everywhere || comm.size == 1 ? "" : "[rank \(comm.rank)] ")\(failure)\n".utf8))
             }
         }
-        if total(.failed) > 0 { end(comm, part: part, status: .badInput) }
+        // bad input (2) or a failure to write (1): the worst any rank met, 2 before 1
+        let failed = (0..<comm.size).map { Int32(counts[$0 * Field.allCases.count]) }.filter { $0 != 0 }
+        if !failed.isEmpty { end(comm, part: part, status: ExitStatus(rawValue: failed.max()!) ?? .failure) }
         let bad = total(.bad), documents = total(.documents)
         reportBadLines(summary, comm: comm, lineOffset: total(.lines, before: comm.rank), shown: max(0, 20 - total(.bad, before: comm.rank)))
         if comm.rank == 0 && bad > 20 { FileHandle.standardError.write(Data("atelier: ... \(bad) bad lines in all\n".utf8)) }
@@ -103,7 +105,7 @@ struct PreprocessCommand: ParsableCommand {
                              rates[0] / 1e6, rates[0] / 1e6 / Double(comm.size)))
             } catch {
                 FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
-                status[0] = Double(ExitStatus.badInput.rawValue)
+                status[0] = Double(ExitStatus.of(error).0.rawValue)
             }
         }
         do { try comm.allReduceMax(&status) } catch {

@@ -216,4 +216,24 @@ final class DataPipelineTests: XCTestCase {
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("none.jsonl"), missing.stderr)
     }
+
+    /// A full disk while preprocessing is a failure (exit 1) named as a write, not "cannot read
+    /// training data", and leaves nothing behind.
+    func testPreprocessOnAFullDiskIsAFailure() throws {
+        try XCTSkipUnless(getuid() == 0, "mounting a small tmpfs needs root")
+        let corpus = try writeCorpus()
+        let tokenizer = dir.appendingPathComponent("tokenizer.json").path
+        XCTAssertEqual(try AtelierProcess.run(["tokenizer", "train", corpus, "--vocab-size", "400", "--output", tokenizer]).status, 0)
+        let full = dir.appendingPathComponent("full")
+        try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+        let mount = try AtelierProcess.command(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", full.path])
+        try XCTSkipUnless(mount.status == 0, "cannot mount a tmpfs here: \(mount.stderr)")
+        defer { _ = try? AtelierProcess.command(["umount", "-l", full.path]) }
+        for ranks in [nil, 2] {
+            let r = try AtelierProcess.run(["preprocess", corpus, "--tokenizer", tokenizer, "--output-prefix", full.appendingPathComponent("c").path], ranks: ranks)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("cannot be written: No space left on device") && !r.stderr.contains("cannot read"), r.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: full.path), [])
+        }
+    }
 }
