@@ -46,14 +46,16 @@ public final class TrainStep {
         self.job = job
         self.comm = comm
         accumulation = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
+        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the parameters)
+        // and the activations; BloomModel's parameters and gradients are allocated after them.
+        optimizer = try AdamW(layout: ParameterLayout(shape: job.model), settings: job.optimizer)
+        acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize)
         model = BloomModel(shape: job.model)
         model.layout.initialize(model.params, seed: job.seed)
-        optimizer = AdamW(layout: model.layout, settings: job.optimizer)
         schedule = LearningRateSchedule(optimizer: job.optimizer, schedule: job.schedule)
         let slice = RankSlice(rank: comm.rank, worldSize: comm.size, globalBatchSize: job.batch.globalBatchSize,
                               microBatchSize: job.batch.microBatchSize)
         loader = BatchLoader(source: source, seed: job.seed, slice: slice, sequenceLength: job.model.sequenceLength)
-        acts = Activations(shape: job.model, batch: job.batch.microBatchSize)
         buckets = comm.size > 1
             ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm,
                               bucketBytes: job.distributed.bucketMegabytes.map { Int($0 * 1_048_576) }
@@ -63,6 +65,12 @@ public final class TrainStep {
         let n = acts.rows
         microTokens = Array(repeating: [Int32](repeating: 0, count: n), count: accumulation)
         microTargets = microTokens
+    }
+
+    /// Bytes of the step's own token buffers: inputs and targets [N] Int32 for each of the
+    /// `accumulation` micro-batches of a step (what `init` allocates).
+    public static func tokenBufferBytes(rows: Int, accumulation: Int) -> Int? {
+        checkedProduct(2, accumulation, rows, MemoryLayout<Int32>.stride)
     }
 
     /// Continues from a checkpoint's counters (parameters and moments are loaded separately).

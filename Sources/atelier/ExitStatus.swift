@@ -4,6 +4,7 @@ import AtelierJob
 import AtelierTrain
 import AtelierCheckpoint
 import AtelierData
+import AtelierModel
 import Foundation
 import MPI
 
@@ -22,7 +23,8 @@ enum ExitStatus: Int32 {
         switch error {
         case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceBloom.Mismatch, is Safetensors.FormatError:
             return (.badInput, true)
-        case is DataError: return (.badInput, false)
+        case is MemoryShortfall: return (.badInput, true)   // every rank decided alike
+        case is DataError, is AllocationFailed: return (.badInput, false)
         case let e as AccountingError:
             if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all
             return (.badInput, false)
