@@ -23,8 +23,8 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 
     /// Throws `AllocationFailed` naming `what` (e.g. "the Adam moments") when the memory is not there.
-    public convenience init(count: Int, for what: String) throws {
-        guard let base = Self.allocate(count) else { throw AllocationFailed(what: what, floats: count) }
+    public convenience init(count: Int, for what: String, advice: String = AllocationFailed.jobAdvice) throws {
+        guard let base = Self.allocate(count) else { throw AllocationFailed(what: what, floats: count, advice: advice) }
         self.init(base: base, count: count)
     }
 

@@ -42,6 +42,7 @@ public final class TrainingRun {
                                 advice: "launch every rank with the same job file and the same --set flags", comm: comm)
         try RankAgreement.check(BuildIdentity.fingerprint(), what: "the atelier executable",
                                 advice: "install the same build of atelier on every node", comm: comm)
+        try TrainStep.checkMessageSizes(job: job, worldSize: comm.size)
         try checkMemory()
         return try Self.source(for: job)
     }

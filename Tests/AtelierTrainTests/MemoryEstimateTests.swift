@@ -115,6 +115,26 @@ final class MemoryEstimateTests: XCTestCase {
         }
     }
 
+    /// MPI counts elements in an Int32: a bucket or an embedding-rows message beyond 2^31-1 floats
+    /// is refused before launch, naming the field, instead of trapping at the first all-reduce.
+    func testMessagesBeyondMPICountsAreRefused() throws {
+        func field(_ overrides: [String], ranks: Int) -> String? {
+            do { try TrainStep.checkMessageSizes(job: try job(overrides), worldSize: ranks); return nil } catch {
+                guard case .invalid(_, let field, _, _)? = error as? JobError else { return "\(error)" }
+                return field
+            }
+        }
+        // the tied table: 2^24 x 256 = 2^32 floats
+        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 2), "model.vocab_size")
+        XCTAssertNil(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 1), "one rank sends nothing")
+        // h->4h: 4 x 32768^2 = 2^32 floats
+        XCTAssertEqual(field(["model.hidden_size=32768"], ranks: 2), "model.hidden_size")
+        // embedding rows: a gather may receive min(2U, 2 x 2^24) = 2^25 rows of 64 floats (the table itself, 2^30, fits)
+        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=64", "model.seq_length=1024",
+                              "batch.micro_batch_size=65536", "batch.global_batch_size=131072"], ranks: 2), "batch.micro_batch_size")
+        XCTAssertNil(field([], ranks: 2))
+    }
+
     /// A count the machine cannot hold is a thrown error, not a crash.
     func testFailedAllocationThrows() {
         XCTAssertThrowsError(try FloatBuffer(count: 1 << 60, for: "a test buffer")) { error in
