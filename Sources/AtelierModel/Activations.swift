@@ -52,8 +52,10 @@ public final class Activations: @unchecked Sendable {
         return known.count == sizes.count ? known : nil
     }
 
-    /// Offsets of the views (each on a 64-byte boundary) and the total floats they take.
-    static func offsets(of sizes: [Int]) -> (offsets: [Int], total: Int)? {
+    /// Where each view starts (on a 64-byte boundary) and the total floats they take; nil when
+    /// a count does not fit in an Int.
+    static func layout(shape: ModelShape, batch: Int) -> (offsets: [Int], total: Int)? {
+        guard let sizes = viewSizes(shape: shape, batch: batch) else { return nil }
         var offsets: [Int] = []
         var total = 0
         for s in sizes {
@@ -67,7 +69,7 @@ public final class Activations: @unchecked Sendable {
     /// Floats `init` allocates for a shape and micro-batch (padding included); nil when the
     /// count does not fit in an Int.
     public static func floatCount(shape: ModelShape, batch: Int) -> Int? {
-        viewSizes(shape: shape, batch: batch).flatMap(offsets(of:))?.total
+        layout(shape: shape, batch: batch)?.total
     }
 
     /// Bytes of everything an instance holds: the float storage and the [N] tokens and targets.
@@ -79,28 +81,27 @@ public final class Activations: @unchecked Sendable {
     /// For shapes known to fit (tests, sampling): an overflow or a failed allocation stops the
     /// process. The trainer uses `allocate`.
     public convenience init(shape: ModelShape, batch: Int) {
-        guard let floats = Self.floatCount(shape: shape, batch: batch) else {
+        guard let layout = Self.layout(shape: shape, batch: batch) else {
             preconditionFailure("the activations of \(shape) at batch \(batch) do not fit in 64 bits")
         }
-        self.init(shape: shape, batch: batch, storage: FloatBuffer(count: floats))
+        self.init(shape: shape, batch: batch, offsets: layout.offsets, storage: FloatBuffer(count: layout.total))
     }
 
     /// Allocates the activations of a job's micro-batch; throws `AllocationFailed` when they do not fit.
     public static func allocate(shape: ModelShape, batch: Int) throws -> Activations {
-        guard let floats = floatCount(shape: shape, batch: batch) else {
+        guard let layout = layout(shape: shape, batch: batch) else {
             throw AllocationFailed(what: "the activations", floats: nil)
         }
-        return Activations(shape: shape, batch: batch, storage: try FloatBuffer(count: floats, for: "the activations"))
+        return Activations(shape: shape, batch: batch, offsets: layout.offsets,
+                           storage: try FloatBuffer(count: layout.total, for: "the activations"))
     }
 
-    private init(shape: ModelShape, batch B: Int, storage: FloatBuffer) {
+    /// `offsets` are `layout`'s, in `viewSizes`' order, into `storage`.
+    private init(shape: ModelShape, batch B: Int, offsets: [Int], storage: FloatBuffer) {
         let T = shape.sequenceLength, L = shape.layers
         let N = B * T
         batch = B; sequence = T; rows = N
         self.storage = storage
-        // The caller counted these same sizes to size `storage`, so both lookups succeed.
-        let offsets = Self.viewSizes(shape: shape, batch: B).flatMap(Self.offsets(of:))?.offsets ?? []
-        precondition(offsets.count == 3 + (L + 1) + 12 * L + 9, "the activation layout and its storage disagree")
         var next = offsets.makeIterator()
         let base = storage.base
         func view() -> UnsafeMutablePointer<Float> { base + (next.next() ?? 0) }

@@ -52,7 +52,7 @@ public final class TrainingRun {
     func checkMemory() throws {
         let estimate = try MemoryEstimate(job: job, worldSize: comm.size, blasThreads: blasThreads)
         let memory = NodeMemory.current()
-        let available = memory?.availableBytes ?? Int.max
+        let available = memory?.availableBytes ?? 1 << 62   // unknown (not Linux): no refusal; exact as a Double
         var hosts = [comm.rank == 0 ? 1.0 : 0]
         try topology.node.allReduceMax(&hosts)
         let needed = estimate.node(ranks: topology.localSize, hostsRankZero: hosts[0] > 0)
