@@ -1,6 +1,6 @@
-/// Sizes computed from job fields (vocab x hidden, B x T x V, layers x 12 x hidden^2, ...), with
-/// overflow checks: a product or sum that does not fit in an Int is nil instead of a trap, so the
-/// caller can refuse the job naming the field.
+// Sizes computed from job fields (vocab x hidden, B x T x V, layers x 12 x hidden^2, ...), with
+// overflow checks: a product or sum that does not fit in an Int is nil instead of a trap, so the
+// caller can refuse the job naming the field.
 
 /// The product of `factors`, or nil when it does not fit in an Int.
 public func checkedProduct(_ factors: Int...) -> Int? {
