@@ -17,7 +17,9 @@ public struct CheckpointSummary: Sendable {
     public static func verify(path: String) throws -> CheckpointSummary {
         let shape = try modelShape(path: path)
         let layout = ParameterLayout(shape: shape)
-        let params = FloatBuffer(count: layout.count), m = FloatBuffer(count: layout.count), v = FloatBuffer(count: layout.count)
+        let what = "the parameters and moments of \(path)", advice = "its model is too large to verify on this machine"
+        let params = try FloatBuffer(count: layout.count, for: what, advice: advice),
+            m = try FloatBuffer(count: layout.count, for: what, advice: advice), v = try FloatBuffer(count: layout.count, for: what, advice: advice)
         let info = try CheckpointFile.read(path: path, layout: layout, params: params, expAvg: m, expAvgSq: v)
         return CheckpointSummary(path: path, shape: shape, info: info, tensors: layout.tensors.map { ($0.name, $0.shape) },
                                  weightsHash: layout.hash(params))

@@ -1,5 +1,6 @@
 import AtelierModel
 import Foundation
+import HDF5
 
 /// Saves checkpoints while training goes on: `save` copies parameters and moments into a snapshot
 /// (the only part that blocks the training step) and a background thread writes the snapshot
@@ -22,10 +23,22 @@ public final class CheckpointWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var failure: Error?
 
-    public init(directory: CheckpointDirectory, layout: ParameterLayout) {
+    /// Floats the snapshot takes for `parameters` parameters: params, m and v (what `init` allocates).
+    public static func snapshotFloats(parameters: Int) -> Int { 3 * parameters }
+
+    /// Bytes a save holds besides the snapshot while it writes: the HDF5 writer's chunk buffers.
+    public static func writeBufferBytes(layout: ParameterLayout) -> Int {
+        H5File.writeBufferBytes(shapes: layout.tensors.map(\.shape))
+    }
+
+    /// Allocates the snapshot now, so that a save never runs out of memory halfway through a run;
+    /// throws `AllocationFailed` when it does not fit.
+    public init(directory: CheckpointDirectory, layout: ParameterLayout) throws {
         self.directory = directory
         self.layout = layout
-        snapshot = (FloatBuffer(count: layout.count), FloatBuffer(count: layout.count), FloatBuffer(count: layout.count))
+        let what = "the checkpoint writer's snapshot of parameters and moments"
+        snapshot = (try FloatBuffer(count: layout.count, for: what), try FloatBuffer(count: layout.count, for: what),
+                    try FloatBuffer(count: layout.count, for: what))
     }
 
     /// Snapshots the state and starts writing it; `done` is called from the writer thread.

@@ -30,7 +30,9 @@ public struct ModelWeights {
 
     /// Reads the shape, then the parameters into `allocate(count)`'s buffer (the caller may want
     /// them inside a model it builds).
-    public static func load(path: String, allocate: (ParameterLayout) throws -> FloatBuffer = { FloatBuffer(count: $0.count) }) throws -> ModelWeights {
+    public static func load(path: String, allocate: (ParameterLayout) throws -> FloatBuffer = {
+        try FloatBuffer(count: $0.count, for: "the model's parameters", advice: "this machine cannot hold the model in fp32")
+    }) throws -> ModelWeights {
         if isHuggingFaceDirectory(path) {
             let config = try HuggingFaceConfig(directory: path)
             let layout = ParameterLayout(shape: config.shape)

@@ -1,3 +1,4 @@
+import AtelierJob
 import AtelierModel
 import MPI
 #if canImport(Glibc)
@@ -55,6 +56,34 @@ public final class EmbeddingRowsSum {
         slot = [Int32](repeating: -1, count: vocab)
         counts = Pinned(count: 1 + ranks)
         layout = Pinned(count: 4 * ranks)
+    }
+
+    /// The most bytes an instance holds for micro-batches of `rows` tokens over `ranks` ranks, with
+    /// n = min(N, V) distinct local rows and a union of U = min(V, ranks x n) rows: slot [V] Int32,
+    /// bitmap [ceil(V/64)] UInt64, the local rows [n, C] fp32 and their ids [N], the union's ids [U],
+    /// and the received rows: [U, C] for a union sum, fewer than [2U, C] (and at most
+    /// [ranks x n, C]) for a gather, which is chosen only below 2U, with their ids. (A `Pinned` buffer
+    /// that grows step by step may keep up to twice its largest request.)
+    public static func maximumBytes(vocab V: Int, channels C: Int, ranks R: Int, rows N: Int) -> Int? {
+        guard let (n, union, received) = rowBounds(vocab: V, ranks: R, rows: N) else { return nil }
+        return checkedSum([checkedProduct(V, 4), checkedProduct((V + 63) / 64, 8),
+                           checkedProduct(n + received, C, 4), checkedProduct(N + union + received, 4),
+                           checkedProduct(1 + R, 8), checkedProduct(4 * R, 4)])
+    }
+
+    /// The most floats one MPI call of the sum moves (the union's all-reduce or the gather's
+    /// received rows); MPI counts them in an Int32.
+    public static func largestMessageFloats(vocab V: Int, channels C: Int, ranks R: Int, rows N: Int) -> Int? {
+        rowBounds(vocab: V, ranks: R, rows: N).flatMap { checkedProduct($0.received, C) }
+    }
+
+    /// Local distinct rows n = min(N, V), union rows U = min(V, ranks x n), and the most rows
+    /// received: U for a union sum, fewer than 2U (and at most ranks x n) for a gather.
+    private static func rowBounds(vocab V: Int, ranks R: Int, rows N: Int) -> (local: Int, union: Int, received: Int)? {
+        let n = min(N, V)
+        guard let spread = checkedProduct(R, n) else { return nil }
+        let union = min(V, spread)
+        return (n, union, min(2 * union, spread))
     }
 
     /// Rows of [C] floats the sum moves this step (after `startSum`).

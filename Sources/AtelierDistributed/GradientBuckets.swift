@@ -58,6 +58,12 @@ public final class GradientBuckets: GradientObserver {
         min(25 << 20, max(1 << 19, gradientBytes / 16))
     }
 
+    /// The most memory the buckets' all-reduces take besides the gradients: Open MPI's non-blocking
+    /// all-reduce allocates a temporary the size of its bucket while it is in flight, and with
+    /// overlap every bucket may be in flight at once (glibc keeps the freed ones in the heap for the
+    /// next step, see `Communicator.world()`).
+    public static func inFlightBytes(gradientBytes: Int) -> Int { gradientBytes }
+
     /// Cuts `units` (in completion order) into buckets: a unit joins the current bucket if it lies
     /// right below it in memory (one contiguous all-reduce) and the bucket is still under `bucketBytes`.
     public static func plan(units: [Range<Int>], bucketBytes: Int) -> [(range: Range<Int>, units: [Range<Int>])] {

@@ -51,13 +51,13 @@ public struct FieldReader {
         return result
     }
 
-    public mutating func optionalInt(_ path: String, min lower: Int? = nil) throws -> Int? {
+    public mutating func optionalInt(_ path: String, min lower: Int? = nil, max upper: Int? = nil) throws -> Int? {
         if root[path: path] == nil { known.insert(path); return nil }
-        return try int(path, min: lower)
+        return try int(path, min: lower, max: upper)
     }
 
     public mutating func double(_ path: String, default fallback: Double? = nil, above lower: Double? = nil,
-                         atLeast floor: Double? = nil, below upper: Double? = nil) throws -> Double {
+                         atLeast floor: Double? = nil, below upper: Double? = nil, atMost ceiling: Double? = nil) throws -> Double {
         let result: Double
         switch value(path) {
         case .double(let d)?: result = d
@@ -79,12 +79,15 @@ public struct FieldReader {
         if let upper, !(result < upper) {
             throw JobError.invalid(file: file, field: path, expected: "a number < \(upper)", found: "\(result)")
         }
+        if let ceiling, result > ceiling {
+            throw JobError.invalid(file: file, field: path, expected: "a number <= \(ceiling)", found: "\(result)")
+        }
         return result
     }
 
-    public mutating func optionalDouble(_ path: String, above lower: Double? = nil) throws -> Double? {
+    public mutating func optionalDouble(_ path: String, above lower: Double? = nil, atMost ceiling: Double? = nil) throws -> Double? {
         if root[path: path] == nil { known.insert(path); return nil }
-        return try double(path, above: lower)
+        return try double(path, above: lower, atMost: ceiling)
     }
 
     public mutating func stringArray(_ path: String) throws -> [String] {

@@ -43,16 +43,16 @@ extension Job {
         seed = UInt64(try r.int("seed", default: 1234, min: 0))
         runDirectory = try r.string("run_dir", default: "runs/\(name)")
 
-        let hidden = try r.int("model.hidden_size", min: 1)
+        let hidden = try r.int("model.hidden_size", min: 1, max: JobLimits.hiddenSize)
         let heads = try r.int("model.heads", min: 1)
         guard hidden % heads == 0 else {
             throw JobError.invalid(file: file, field: "model.heads", expected: "a divisor of model.hidden_size (\(hidden))", found: "\(heads)")
         }
-        model = ModelShape(vocabSize: try r.int("model.vocab_size", min: 2, max: 1 << 24),
+        model = ModelShape(vocabSize: try r.int("model.vocab_size", min: 2, max: JobLimits.vocabSize),
                            hiddenSize: hidden,
-                           layers: try r.int("model.layers", min: 1, max: 4096),
+                           layers: try r.int("model.layers", min: 1, max: JobLimits.layers),
                            heads: heads,
-                           sequenceLength: try r.int("model.seq_length", min: 2, max: 1 << 20),
+                           sequenceLength: try r.int("model.seq_length", min: 2, max: JobLimits.sequenceLength),
                            initStd: try r.optionalDouble("model.init_std", above: 0))
 
         initFrom = try r.optionalString("model.init_from")
@@ -88,8 +88,8 @@ extension Job {
             data.validationFraction = try r.double("data.validation_fraction", default: 0.05, atLeast: 0, below: 0.5)
         }
 
-        batch = BatchSizes(microBatchSize: try r.int("batch.micro_batch_size", min: 1),
-                           globalBatchSize: try r.int("batch.global_batch_size", min: 1))
+        batch = BatchSizes(microBatchSize: try r.int("batch.micro_batch_size", min: 1, max: JobLimits.microBatchSize),
+                           globalBatchSize: try r.int("batch.global_batch_size", min: 1, max: JobLimits.globalBatchSize))
         guard batch.globalBatchSize % batch.microBatchSize == 0 else {
             throw JobError.invalid(file: file, field: "batch.global_batch_size",
                                    expected: "a multiple of batch.micro_batch_size (\(batch.microBatchSize))",
@@ -111,10 +111,16 @@ extension Job {
 
         let iterations = try r.optionalInt("train.iterations", min: 1)
         let tokens = try r.optionalInt("train.tokens", min: 1)
-        let tokensPerStep = batch.globalBatchSize * model.sequenceLength
+        let tokensPerStep = batch.globalBatchSize * model.sequenceLength   // <= 2^24 x 2^20 (JobLimits)
         switch (iterations, tokens) {
-        case (let i?, nil): train = TrainSettings(iterations: i, logInterval: 1, maxConsecutiveSkips: 1)
-        case (nil, let t?): train = TrainSettings(iterations: (t + tokensPerStep - 1) / tokensPerStep, logInterval: 1, maxConsecutiveSkips: 1)
+        case (let i?, nil):
+            // Token and sample counters must not overflow: iterations x global batch x sequence fits in 63 bits.
+            guard checkedProduct(i, tokensPerStep) != nil else {
+                throw JobError.invalid(file: file, field: "train.iterations",
+                                       expected: "at most \(Int.max / tokensPerStep) (x global_batch_size x seq_length tokens must fit in 63 bits)", found: "\(i)")
+            }
+            train = TrainSettings(iterations: i, logInterval: 1, maxConsecutiveSkips: 1)
+        case (nil, let t?): train = TrainSettings(iterations: t / tokensPerStep + (t % tokensPerStep == 0 ? 0 : 1), logInterval: 1, maxConsecutiveSkips: 1)
         case (nil, nil): throw JobError.missing(file: file, field: "train.iterations", expected: "an integer (or train.tokens, a token budget)")
         case (_?, _?): throw JobError.invalid(file: file, field: "train.tokens", expected: "either train.iterations or train.tokens, not both", found: "both")
         }
@@ -133,20 +139,21 @@ extension Job {
                                    found: "\(schedule.warmupSamples)")
         }
 
-        distributed = DistributedSettings(bucketMegabytes: try r.optionalDouble("distributed.bucket_mb", above: 0),
-                                          blasThreads: try r.optionalInt("distributed.blas_threads", min: 1),
-                                          collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0),
+        distributed = DistributedSettings(bucketMegabytes: try r.optionalDouble("distributed.bucket_mb", above: 0, atMost: JobLimits.bucketMegabytes),
+                                          blasThreads: try r.optionalInt("distributed.blas_threads", min: 1, max: JobLimits.blasThreads),
+                                          collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0,
+                                                                                 atMost: JobLimits.seconds),
                                           overlap: try r.bool("distributed.overlap", default: true))
         checkpoint = CheckpointSettings(
             intervalIterations: try r.int("checkpoint.interval_iterations", default: 100, min: 0),
-            intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0),
+            intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0, atMost: JobLimits.seconds / 60),
             keepLast: try r.int("checkpoint.keep_last", default: 3, min: 1),
             keepEvery: try r.int("checkpoint.keep_every", default: 0, min: 0))
         let runsRoot = (runDirectory as NSString).deletingLastPathComponent
         accounting = AccountingSettings(
             clusterProfile: try r.optionalString("accounting.cluster_profile"),
             ledger: try r.string("accounting.ledger", default: (runsRoot.isEmpty ? "." : runsRoot) + "/ledger.sqlite"),
-            intervalSeconds: try r.double("accounting.interval_seconds", default: 15, above: 0))
+            intervalSeconds: try r.double("accounting.interval_seconds", default: 15, above: 0, atMost: JobLimits.seconds))
         try r.rejectUnknownKeys()
 
         canonicalText = tree.canonicalTOML() + "\n"

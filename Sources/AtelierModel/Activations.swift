@@ -35,45 +35,85 @@ public final class Activations: @unchecked Sendable {
     public var tokens: [Int32]    // [N] inputs
     public var targets: [Int32]   // [N] next tokens (CrossEntropy.ignoreIndex for padding)
 
-    public init(shape: ModelShape, batch B: Int) {
+    /// The views' float counts, in storage order: the one place the layout's sizes are written.
+    /// Nil when one of them does not fit in an Int.
+    static func viewSizes(shape: ModelShape, batch B: Int) -> [Int]? {
         let T = shape.sequenceLength, C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, L = shape.layers
-        let N = B * T
-        batch = B; sequence = T; rows = N
-        var sizes: [Int] = []
-        func reserve(_ n: Int) -> Int { sizes.append(n); return sizes.count - 1 }
-        let iEmb = reserve(N * C), iEmbM = reserve(N), iEmbR = reserve(N)
-        let iRes = (0...L).map { _ in reserve(N * C) }
-        let iBlocks = (0..<L).map { _ in
-            (reserve(N * C), reserve(N), reserve(N), reserve(N * 3 * C), reserve(B * H * T * T), reserve(N * C),
-             reserve(N * C), reserve(N * C), reserve(N), reserve(N), reserve(N * 4 * C), reserve(N * 4 * C))
-        }
-        let iFin = reserve(N * C), iFinM = reserve(N), iFinR = reserve(N), iLogits = reserve(N * V)
-        let iDRes = reserve(N * C), iDH = reserve(N * C), iDQKV = reserve(N * 3 * C), iDFC = reserve(N * 4 * C), iDS = reserve(T * T)
-        // Each view starts on a 64-byte boundary.
-        var offsets: [Int] = []
-        var total = 0
-        for s in sizes { offsets.append(total); total += (s + 15) / 16 * 16 }
-        storage = FloatBuffer(count: total)
-        let base = storage.base
-        func p(_ i: Int) -> UnsafeMutablePointer<Float> { base + offsets[i] }
-        embedded = p(iEmb); embeddedMean = p(iEmbM); embeddedRstd = p(iEmbR)
-        residual = iRes.map(p)
-        blocks = iBlocks.map { b in
-            Block(ln1: p(b.0), ln1Mean: p(b.1), ln1Rstd: p(b.2), qkv: p(b.3), probs: p(b.4), att: p(b.5),
-                  residualMid: p(b.6), ln2: p(b.7), ln2Mean: p(b.8), ln2Rstd: p(b.9), fc: p(b.10), gelu: p(b.11))
-        }
-        final = p(iFin); finalMean = p(iFinM); finalRstd = p(iFinR); logits = p(iLogits)
-        dResidual = p(iDRes); dHidden = p(iDH); dQKV = p(iDQKV); dFC = p(iDFC); dScores = p(iDS)
-        tokens = [Int32](repeating: 0, count: N)
-        targets = [Int32](repeating: 0, count: N)
+        guard let N = checkedProduct(B, T) else { return nil }
+        let NC = checkedProduct(N, C), N3C = checkedProduct(N, 3, C), N4C = checkedProduct(N, 4, C)
+        var sizes: [Int?] = [NC, N, N]                                             // embedded, mean, rstd
+        sizes += Array(repeating: NC, count: L + 1)                               // residual[0...L]
+        let block: [Int?] = [NC, N, N, N3C, checkedProduct(B, H, T, T), NC,       // ln1, mean, rstd, qkv, probs, att
+                             NC, NC, N, N, N4C, N4C]                              // residualMid, ln2, mean, rstd, fc, gelu
+        for _ in 0..<L { sizes += block }
+        sizes += [NC, N, N, checkedProduct(N, V)]                                 // final, mean, rstd, logits
+        sizes += [NC, NC, N3C, N4C, checkedProduct(T, T)]                         // dResidual, dHidden, dQKV, dFC, dScores
+        let known = sizes.compactMap { $0 }
+        return known.count == sizes.count ? known : nil
     }
 
-    /// Floats this layout needs for a shape and micro-batch (what `init` allocates, before padding).
-    public static func floatCount(shape: ModelShape, batch B: Int) -> Int {
-        let T = shape.sequenceLength, C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, L = shape.layers
+    /// Where each view starts (on a 64-byte boundary) and the total floats they take; nil when
+    /// a count does not fit in an Int.
+    static func layout(shape: ModelShape, batch: Int) -> (offsets: [Int], total: Int)? {
+        guard let sizes = viewSizes(shape: shape, batch: batch) else { return nil }
+        var offsets: [Int] = []
+        var total = 0
+        for s in sizes {
+            offsets.append(total)
+            guard let padded = checkedSum([s, 15]).map({ $0 / 16 * 16 }), let next = checkedSum([total, padded]) else { return nil }
+            total = next
+        }
+        return (offsets, total)
+    }
+
+    /// Floats `init` allocates for a shape and micro-batch (padding included); nil when the
+    /// count does not fit in an Int.
+    public static func floatCount(shape: ModelShape, batch: Int) -> Int? {
+        layout(shape: shape, batch: batch)?.total
+    }
+
+    /// Bytes of everything an instance holds: the float storage and the [N] tokens and targets.
+    public static func bytes(shape: ModelShape, batch: Int) -> Int? {
+        guard let floats = floatCount(shape: shape, batch: batch), let rows = checkedProduct(batch, shape.sequenceLength) else { return nil }
+        return checkedSum([checkedProduct(floats, MemoryLayout<Float>.stride), checkedProduct(2, rows, MemoryLayout<Int32>.stride)])
+    }
+
+    /// For shapes known to fit (tests, sampling): an overflow or a failed allocation stops the
+    /// process. The trainer uses `allocate`.
+    public convenience init(shape: ModelShape, batch: Int) {
+        guard let layout = Self.layout(shape: shape, batch: batch) else {
+            preconditionFailure("the activations of \(shape) at batch \(batch) do not fit in 64 bits")
+        }
+        self.init(shape: shape, batch: batch, offsets: layout.offsets, storage: FloatBuffer(count: layout.total))
+    }
+
+    /// Allocates the activations of a job's micro-batch; throws `AllocationFailed` when they do not fit.
+    public static func allocate(shape: ModelShape, batch: Int) throws -> Activations {
+        guard let layout = layout(shape: shape, batch: batch) else {
+            throw AllocationFailed(what: "the activations", floats: nil)
+        }
+        return Activations(shape: shape, batch: batch, offsets: layout.offsets,
+                           storage: try FloatBuffer(count: layout.total, for: "the activations"))
+    }
+
+    /// `offsets` are `layout`'s, in `viewSizes`' order, into `storage`.
+    private init(shape: ModelShape, batch B: Int, offsets: [Int], storage: FloatBuffer) {
+        let T = shape.sequenceLength, L = shape.layers
         let N = B * T
-        let perBlock = N * C * 5 + N * 4 + N * 3 * C + B * H * T * T + N * 8 * C
-        return N * C + 2 * N + (L + 1) * N * C + L * perBlock + N * C + 2 * N + N * V
-            + 2 * N * C + N * 3 * C + N * 4 * C + T * T
+        batch = B; sequence = T; rows = N
+        self.storage = storage
+        var next = offsets.makeIterator()
+        let base = storage.base
+        func view() -> UnsafeMutablePointer<Float> { base + (next.next() ?? 0) }
+        embedded = view(); embeddedMean = view(); embeddedRstd = view()
+        residual = (0...L).map { _ in view() }
+        blocks = (0..<L).map { _ in
+            Block(ln1: view(), ln1Mean: view(), ln1Rstd: view(), qkv: view(), probs: view(), att: view(),
+                  residualMid: view(), ln2: view(), ln2Mean: view(), ln2Rstd: view(), fc: view(), gelu: view())
+        }
+        final = view(); finalMean = view(); finalRstd = view(); logits = view()
+        dResidual = view(); dHidden = view(); dQKV = view(); dFC = view(); dScores = view()
+        tokens = [Int32](repeating: 0, count: N)
+        targets = [Int32](repeating: 0, count: N)
     }
 }

@@ -8,15 +8,39 @@ public final class FloatBuffer: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
 
-    public init(count: Int) {
+    private init(base: UnsafeMutablePointer<Float>, count: Int) {
+        self.base = base
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes")
+    }
+
+    /// For sizes known to fit (tests, fixed benchmark sizes): a failed allocation stops the process.
+    /// Anything sized by a job file or a flag uses `init(count:for:)`.
+    public convenience init(count: Int) {
+        guard let base = Self.allocate(count) else {
+            fatalError("out of memory allocating \(count) floats")
         }
+        self.init(base: base, count: count)
+    }
+
+    /// Throws `AllocationFailed` naming `what` (e.g. "the Adam moments") when the memory is not there.
+    public convenience init(count: Int, for what: String, advice: String = AllocationFailed.jobAdvice) throws {
+        guard let base = Self.allocate(count) else { throw AllocationFailed(what: what, floats: count, advice: advice) }
+        self.init(base: base, count: count)
+    }
+
+    /// posix_memalign and zero `count` floats; nil when the byte count overflows or the allocation fails.
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float>? {
+        guard count >= 0, let bytes = checkedByteCount(max(count, 1)) else { return nil }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { return nil }
         memset(raw, 0, bytes)
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// Bytes of `count` floats, or nil when that does not fit in an Int.
+    static func checkedByteCount(_ count: Int) -> Int? {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        return overflow ? nil : bytes
     }
 
     deinit { free(base) }

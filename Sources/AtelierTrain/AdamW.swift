@@ -11,11 +11,15 @@ public final class AdamW {
     public private(set) var step = 0    // updates applied (skipped iterations excluded)
     let layout: ParameterLayout
 
-    public init(layout: ParameterLayout, settings: OptimizerSettings) {
+    /// Floats the two moments take for `parameters` parameters (what `init` allocates).
+    public static func stateFloats(parameters: Int) -> Int { 2 * parameters }
+
+    /// Throws `AllocationFailed` when the moments do not fit in memory.
+    public init(layout: ParameterLayout, settings: OptimizerSettings) throws {
         self.layout = layout
         self.settings = settings
-        expAvg = FloatBuffer(count: layout.count)
-        expAvgSq = FloatBuffer(count: layout.count)
+        expAvg = try FloatBuffer(count: layout.count, for: "the Adam first moments (m)")
+        expAvgSq = try FloatBuffer(count: layout.count, for: "the Adam second moments (v)")
     }
 
     /// Continues from a checkpoint that had applied `step` updates (the moments are loaded separately).

@@ -46,23 +46,57 @@ public final class TrainStep {
         self.job = job
         self.comm = comm
         accumulation = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
+        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the parameters)
+        // and the activations; BloomModel's parameters and gradients are allocated after them.
+        optimizer = try AdamW(layout: ParameterLayout(shape: job.model), settings: job.optimizer)
+        acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize)
         model = BloomModel(shape: job.model)
         model.layout.initialize(model.params, seed: job.seed)
-        optimizer = AdamW(layout: model.layout, settings: job.optimizer)
         schedule = LearningRateSchedule(optimizer: job.optimizer, schedule: job.schedule)
         let slice = RankSlice(rank: comm.rank, worldSize: comm.size, globalBatchSize: job.batch.globalBatchSize,
                               microBatchSize: job.batch.microBatchSize)
         loader = BatchLoader(source: source, seed: job.seed, slice: slice, sequenceLength: job.model.sequenceLength)
-        acts = Activations(shape: job.model, batch: job.batch.microBatchSize)
         buckets = comm.size > 1
-            ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm,
-                              bucketBytes: job.distributed.bucketMegabytes.map { Int($0 * 1_048_576) }
-                                  ?? GradientBuckets.automaticBucketBytes(gradientBytes: model.layout.count * MemoryLayout<Float>.stride))
+            ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm, bucketBytes: Self.bucketBytes(job: job, layout: model.layout))
             : nil
         buckets?.mode = job.distributed.overlap ? .overlapped : .afterBackward
         let n = acts.rows
         microTokens = Array(repeating: [Int32](repeating: 0, count: n), count: accumulation)
         microTargets = microTokens
+    }
+
+    /// The all-reduce bucket size: distributed.bucket_mb (at most 1024 MiB), or automatic.
+    public static func bucketBytes(job: Job, layout: ParameterLayout) -> Int {
+        job.distributed.bucketMegabytes.map { Int($0 * 1_048_576) }
+            ?? GradientBuckets.automaticBucketBytes(gradientBytes: layout.count * MemoryLayout<Float>.stride)
+    }
+
+    /// Refuses, naming the field, a job whose gradient buckets or embedding rows would not fit in
+    /// one MPI message (2^31-1 elements) on `worldSize` ranks.
+    public static func checkMessageSizes(job: Job, worldSize: Int) throws {
+        guard worldSize > 1 else { return }
+        let layout = ParameterLayout(shape: job.model), limit = Int(Int32.max)
+        let buckets = GradientBuckets.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes(job: job, layout: layout))
+        if let largest = buckets.max(by: { $0.range.count < $1.range.count }), largest.range.count > limit {
+            let table = largest.range.overlaps(layout.embeddingTableRange)
+            throw JobError.invalid(file: job.sourcePath, field: table ? "model.vocab_size" : "model.hidden_size",
+                                   expected: "a model whose largest gradient bucket fits in one MPI message (2^31-1 floats) on 2 or more ranks; "
+                                       + (table ? "the embedding table is vocab_size x hidden_size" : "an MLP weight is 4 x hidden_size^2"),
+                                   found: "\(table ? job.model.vocabSize : job.model.hiddenSize) (\(largest.range.count) floats)")
+        }
+        let rows = job.batch.microBatchSize * job.model.sequenceLength
+        let lookup = EmbeddingRowsSum.largestMessageFloats(vocab: job.model.vocabSize, channels: job.model.hiddenSize, ranks: worldSize, rows: rows)
+        if (lookup ?? Int.max) > limit {
+            throw JobError.invalid(file: job.sourcePath, field: "batch.micro_batch_size",
+                                   expected: "embedding rows that fit in one MPI message (2^31-1 floats): up to min(vocab_size, ranks x micro_batch_size x seq_length) x hidden_size",
+                                   found: "\(job.batch.microBatchSize)")
+        }
+    }
+
+    /// Bytes of the step's own token buffers: inputs and targets [N] Int32 for each of the
+    /// `accumulation` micro-batches of a step (what `init` allocates).
+    public static func tokenBufferBytes(rows: Int, accumulation: Int) -> Int? {
+        checkedProduct(2, accumulation, rows, MemoryLayout<Int32>.stride)
     }
 
     /// Continues from a checkpoint's counters (parameters and moments are loaded separately).

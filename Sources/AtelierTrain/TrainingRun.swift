@@ -20,10 +20,12 @@ public final class TrainingRun {
     let blasThreads: Int
     let overBudget: Bool
     let acceptJobChange: Bool
+    let ignoreMemoryCheck: Bool
 
     public init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int, overBudget: Bool = false,
-                acceptJobChange: Bool = false, say: @escaping @Sendable (String) -> Void) {
+                acceptJobChange: Bool = false, ignoreMemoryCheck: Bool = false, say: @escaping @Sendable (String) -> Void) {
         self.acceptJobChange = acceptJobChange
+        self.ignoreMemoryCheck = ignoreMemoryCheck
         self.job = job
         self.blasThreads = blasThreads
         self.overBudget = overBudget
@@ -32,14 +34,44 @@ public final class TrainingRun {
         self.say = { if comm.rank == 0 { say($0) } }
     }
 
-    /// Everything that can refuse the job before anything is written: batch split, rank agreement, data.
+    /// Everything that can refuse the job before anything is written: batch split, rank agreement,
+    /// memory, data.
     public func prepare() throws -> TokenSource {
         _ = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
         try RankAgreement.check(job.fingerprint, what: "the job (file plus --set overrides)",
                                 advice: "launch every rank with the same job file and the same --set flags", comm: comm)
         try RankAgreement.check(BuildIdentity.fingerprint(), what: "the atelier executable",
                                 advice: "install the same build of atelier on every node", comm: comm)
+        try TrainStep.checkMessageSizes(job: job, worldSize: comm.size)
+        try checkMemory()
         return try Self.source(for: job)
+    }
+
+    /// Refuses the job when a node cannot hold its ranks, before anything large is allocated. Every
+    /// rank takes the same decision, from the node with the least room (needed / available).
+    func checkMemory() throws {
+        let estimate = try MemoryEstimate(job: job, worldSize: comm.size, blasThreads: blasThreads)
+        let memory = NodeMemory.current()
+        let available = memory?.availableBytes ?? 1 << 62   // unknown (not Linux): no refusal; exact as a Double
+        var hosts = [comm.rank == 0 ? 1.0 : 0]
+        try topology.node.allReduceMax(&hosts)
+        let needed = estimate.node(ranks: topology.localSize, hostsRankZero: hosts[0] > 0)
+        let mine = Double(needed) / Double(max(available, 1))
+        var worst = [mine]
+        try comm.allReduceMax(&worst)
+        var figures = mine == worst[0] ? [Double(available), Double(topology.localSize), hosts[0]] : [-1, -1, -1]
+        try comm.allReduceMax(&figures)
+        let shortfall = MemoryShortfall(estimate: estimate, ranksOnNode: Int(figures[1]), hostsRankZero: figures[2] > 0,
+                                        availableBytes: Int(figures[0]),
+                                        source: mine == worst[0] ? (memory?.source ?? "unknown") : "on the node with the least room")
+        let f = MemoryEstimate.format
+        if worst[0] <= 1 {
+            say("memory: \(f(estimate.perRank)) per rank (\(f(estimate.rankZero)) on rank 0) x \(topology.localSize) on this node; \(memory.map { "\(f($0.availableBytes)) available (\($0.source))" } ?? "available memory unknown")")
+        } else if ignoreMemoryCheck {
+            say("memory: starting anyway (--ignore-memory-check): \(shortfall)")
+        } else {
+            throw shortfall
+        }
     }
 
     static func source(for job: Job) throws -> TokenSource {
@@ -140,7 +172,7 @@ public final class TrainingRun {
     func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: MetricsFile?, peak: Double,
                accounting: JobAccounting) throws -> Outcome {
 
-        let writer = comm.rank == 0 ? CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
+        let writer = comm.rank == 0 ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
         var lastSave = DispatchTime.now().uptimeNanoseconds
         var tokenBytes: [Int] = []

@@ -17,6 +17,20 @@ public struct FloatDatasetWrite: @unchecked Sendable {
 }
 
 extension H5File {
+    /// Chunk buffers between `writeVerified`'s preparing thread and its writing one.
+    static let writeRing = 4
+
+    /// Bytes `writeVerified` holds while it runs for datasets of these shapes: its ring of buffers,
+    /// each the largest chunk plus its checksum.
+    public static func writeBufferBytes(shapes: [[Int]]) -> Int {
+        let largest = shapes.filter { $0.reduce(1, *) > 0 }.map(chunkBytes).max() ?? 0
+        return largest == 0 ? 0 : writeRing * (largest + 4)
+    }
+
+    /// Bytes of one float32 row along the first dimension, and of one (padded) chunk of them.
+    static func rowBytes(_ shape: [Int]) -> Int { max(1, shape.dropFirst().reduce(1, *)) * 4 }
+    static func chunkBytes(_ shape: [Int]) -> Int { chunkRows(shape) * rowBytes(shape) }
+
     /// Writes float32 datasets in this module's layout (chunked along the first dimension,
     /// Fletcher32), giving HDF5 finished chunks (`H5Dwrite_chunk`) instead of running its
     /// one-threaded filter pipeline. A second thread copies each chunk into a buffer, zero-pads a
@@ -37,11 +51,11 @@ extension H5File {
         var pieces: [Piece] = []
         for (index, write) in writes.enumerated() where write.shape.reduce(1, *) > 0 {
             let rows = write.shape[0], chunkRows = Self.chunkRows(write.shape)
-            let rowBytes = max(1, write.shape.dropFirst().reduce(1, *)) * 4
+            let rowBytes = Self.rowBytes(write.shape)
             for first in stride(from: 0, to: rows, by: chunkRows) {
                 pieces.append(Piece(dataset: index, firstRow: first,
                                     source: UnsafeRawPointer(write.source) + first * rowBytes,
-                                    validBytes: min(chunkRows, rows - first) * rowBytes, chunkBytes: chunkRows * rowBytes))
+                                    validBytes: min(chunkRows, rows - first) * rowBytes, chunkBytes: Self.chunkBytes(write.shape)))
             }
         }
         var datasets: [hid_t] = []
@@ -55,7 +69,7 @@ extension H5File {
         guard !pieces.isEmpty else { return try createThrough(writes.count - 1) }
 
         // A ring of buffers between the preparing thread and this one.
-        let ring = 4, largest = pieces.map(\.chunkBytes).max()! + 4
+        let ring = Self.writeRing, largest = pieces.map(\.chunkBytes).max()! + 4
         struct Buffers: @unchecked Sendable { let base: [UnsafeMutableRawPointer] }
         let buffers = Buffers(base: (0..<ring).map { _ in UnsafeMutableRawPointer.allocate(byteCount: largest, alignment: 64) })
         defer { buffers.base.forEach { $0.deallocate() } }

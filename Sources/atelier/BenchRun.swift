@@ -32,7 +32,7 @@ struct BenchReport: Codable {
         tokens/s: \(f(tokens_per_s, 0)) (\(f(tokens_per_s_per_rank, 0)) per rank)
         model TFLOP/s per rank: \(f(model_tflops_per_rank, 3)); sgemm peak per rank: \(f(sgemm_peak_gflops_per_rank)) GFLOP/s
         MFU: \(f(100 * mfu))%
-        peak RSS per rank: \(f(peak_rss_mb, 0)) MB; params + grads + Adam + activations: \(f(needed_mb, 0)) MB; ratio \(f(rss_over_needed, 2))
+        peak RSS per rank: \(f(peak_rss_mb, 0)) MB; estimated per rank (atelier estimate): \(f(needed_mb, 0)) MB; ratio \(f(rss_over_needed, 2))
         """
     }
 }
@@ -70,8 +70,7 @@ struct BenchRun {
         let tokensPerStep = Double(job.batch.globalBatchSize * job.model.sequenceLength)
         let tokensPerSecond = tokensPerStep / mean
         let flopsPerRank = job.model.flopsPerToken * tokensPerSecond / Double(comm.size)
-        let layoutFloats = Double(step.model.layout.count)
-        let needed = (4 * layoutFloats + Double(Activations.floatCount(shape: job.model, batch: job.batch.microBatchSize))) * 4
+        let needed = Double(try MemoryEstimate(job: job, worldSize: comm.size, blasThreads: BLASRuntime.threads).perRank)
         return BenchReport(
             world_size: comm.size, blas_threads_per_rank: BLASRuntime.threads, blas_core: BLASRuntime.coreName,
             steps: times.count, step_s_mean: mean, step_s_min: times.min() ?? 0,

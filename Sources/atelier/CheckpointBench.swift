@@ -77,7 +77,7 @@ struct CheckpointBench {
         let loadVsRaw = median(zip(rawReads, loads).map { $0 / $1 })
 
         // Background saves as training makes them: the median of `repetitions` saves.
-        let writer = CheckpointWriter(directory: checkpoints, layout: layout)
+        let writer = try CheckpointWriter(directory: checkpoints, layout: layout)
         final class Box: @unchecked Sendable { var saves: [CheckpointWriter.Saved] = [] }
         let box = Box()
         for repetition in 0..<repetitions {

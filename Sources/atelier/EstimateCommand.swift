@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtelierAccounting
+import AtelierDistributed
 import AtelierJob
 import AtelierTrain
 import BLAS
@@ -15,6 +16,11 @@ struct EstimateCommand: ParsableCommand {
         expected_mfu), then the ledger's chain for energy and emissions. With --device-hours instead
         of a job, the chain from there: on cluster/jean-zay.toml, 1082990 device-hours reproduce the
         BLOOM paper. See docs/accounting.md.
+
+        With a job, also the memory each rank needs (parameters, gradients, Adam moments, activations
+        of one micro-batch, the other buffers the trainer allocates, the runtime), for --ranks ranks,
+        and what this machine has available; `atelier train` refuses a job its node cannot hold.
+        See docs/cli.md.
         """)
 
     @Argument(help: "The job file (omit with --device-hours).") var job: String?
@@ -23,12 +29,14 @@ struct EstimateCommand: ParsableCommand {
     @Option(help: "Model FLOPs utilisation to assume, from 0 to 1.") var mfu: Double?
     @Option(help: "An `atelier bench --json` output whose MFU to assume.") var mfuFrom: String?
     @Option(name: .customLong("set"), parsing: .singleValue, help: "Override a job field (repeatable).") var overrides: [String] = []
+    @Option(help: "Ranks the job will run on (the memory per rank depends on it).") var ranks = 1
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
         do {
             let profile = try ClusterProfile.load(path: self.profile)
             let estimate: Estimate
+            var memory: MemoryEstimate?
             if let deviceHours {
                 guard job == nil else { throw CLIError("give a job file or --device-hours, not both") }
                 guard deviceHours.isFinite, deviceHours > 0 else { throw CLIError("--device-hours \(deviceHours): expected a positive number") }
@@ -36,6 +44,10 @@ struct EstimateCommand: ParsableCommand {
             } else {
                 guard let job else { throw CLIError("give a job file, or --device-hours") }
                 let loaded = try Job.load(path: job, overrides: overrides)
+                guard ranks >= 1, ranks <= 1 << 20 else { throw CLIError("--ranks \(ranks): expected an integer from 1 to 1048576") }
+                // BLAS threads as `atelier train` would set them with all the ranks on this machine.
+                let threads = loaded.distributed.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+                memory = try MemoryEstimate(job: loaded, worldSize: ranks, blasThreads: threads)
                 let mfu = try chosenMFU(profile)
                 let peak: Double
                 if let p = profile.node.devicePeakFLOPs {
@@ -46,17 +58,30 @@ struct EstimateCommand: ParsableCommand {
                 }
                 estimate = Estimate(job: loaded, profile: profile, mfu: mfu, devicePeakFLOPs: peak)
             }
+            let available = NodeMemory.current()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(data: try encoder.encode(estimate), encoding: .utf8)!)
+                let output = JobEstimate(cost: estimate, memory: memory, availableBytes: available?.availableBytes)
+                print(String(decoding: try encoder.encode(output), as: UTF8.self))
             } else {
                 print(estimate.text, terminator: "")
+                if let memory { print(memory.text + Self.fit(memory, available), terminator: "") }
             }
         } catch {
             FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
+    }
+
+    /// How the estimate compares with what this machine has available now.
+    static func fit(_ memory: MemoryEstimate, _ available: NodeMemory?) -> String {
+        guard let available else { return "this machine: available memory unknown (no /proc/meminfo)\n" }
+        let f = MemoryEstimate.format
+        // Rank 0 holds the checkpoint snapshot besides its share.
+        let fitting = available.availableBytes >= memory.rankZero
+            ? 1 + (available.availableBytes - memory.rankZero) / max(memory.perRank, 1) : 0
+        return "this machine: \(f(available.availableBytes)) available (\(available.source)): room for \(fitting) rank\(fitting == 1 ? "" : "s") of this job\n"
     }
 
     func chosenMFU(_ profile: ClusterProfile) throws -> Double {
@@ -74,5 +99,21 @@ struct EstimateCommand: ParsableCommand {
         }
         if let expected = profile.expectedMFU { return expected }
         throw CLIError("\(profile.path): no expected_mfu; pass --mfu or --mfu-from (an `atelier bench --json` output)")
+    }
+}
+
+/// `estimate --json`: the cost's fields at the top level (as before), the memory under "memory".
+struct JobEstimate: Encodable {
+    let cost: Estimate
+    let memory: MemoryEstimate?
+    let availableBytes: Int?
+
+    enum CodingKeys: String, CodingKey { case memory, availableBytes = "available_bytes_on_this_machine" }
+
+    func encode(to encoder: Encoder) throws {
+        try cost.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(memory, forKey: .memory)
+        if memory != nil { try c.encodeIfPresent(availableBytes, forKey: .availableBytes) }
     }
 }

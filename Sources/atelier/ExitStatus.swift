@@ -4,6 +4,7 @@ import AtelierJob
 import AtelierTrain
 import AtelierCheckpoint
 import AtelierData
+import AtelierModel
 import Foundation
 import MPI
 
@@ -22,8 +23,9 @@ enum ExitStatus: Int32 {
         switch error {
         case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceConfig.Mismatch, is SafetensorsFile.FormatError:
             return (.badInput, true)
+        case is MemoryShortfall: return (.badInput, true)   // every rank decided alike
         case DataError.unwritable: return (.failure, false)
-        case is DataError: return (.badInput, false)
+        case is DataError, is AllocationFailed: return (.badInput, false)
         case let e as AccountingError:
             if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all
             return (.badInput, false)

@@ -28,6 +28,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Resume even though the job differs from the one the checkpoint was saved under in a field that changes what is trained (seed, model, data, global batch, optimizer, schedule, working group); the changes are recorded in the ledger.")
     var acceptJobChange = false
 
+    @Flag(help: "Start even if the job needs more memory per rank than its node has available (MemAvailable, or the cgroup limit, shared among the node's ranks); see `atelier estimate`.")
+    var ignoreMemoryCheck = false
+
     func run() throws {
         RankContext.run(loadJob: { _ in try Job.load(path: job, overrides: overrides) }) { context in
             let (world, job, topology, threads) = (context.comm, context.job, context.topology, context.blasThreads)
@@ -35,7 +38,8 @@ struct TrainCommand: ParsableCommand {
                 say("atelier \(BuildIdentity.version): job '\(job.name)' (working group \(job.workingGroup)) on \(world.size) rank\(world.size > 1 ? "s" : "")")
                 say("\(context.kernels); \(threads) BLAS thread\(threads > 1 ? "s" : "") per rank (\(topology.coresOnNode) cores, \(topology.localSize) rank\(topology.localSize > 1 ? "s" : "") on this node)")
             }
-            let run = TrainingRun(job: job, comm: world, topology: topology, blasThreads: threads, overBudget: overBudget, acceptJobChange: acceptJobChange, say: say)
+            let run = TrainingRun(job: job, comm: world, topology: topology, blasThreads: threads, overBudget: overBudget, acceptJobChange: acceptJobChange,
+                                  ignoreMemoryCheck: ignoreMemoryCheck, say: say)
             switch try run.run(source: try run.prepare()) {
             case .finished: return .success
             case .stoppedOnSignal: return .stoppedOnSignal

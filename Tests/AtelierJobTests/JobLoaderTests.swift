@@ -130,6 +130,44 @@ final class JobLoaderTests: XCTestCase {
                        .invalid(file: "job.toml", field: "train.tokens", expected: "either train.iterations or train.tokens, not both", found: "both"))
     }
 
+    /// Every field that sizes a buffer or a time span has a range; values outside it (huge, negative,
+    /// not finite) are refused naming the field, before anything multiplies them.
+    func testSizingFieldsHaveLimits() {
+        let cases: [(String, String, String)] = [
+            ("model.hidden_size=3000000", "model.hidden_size", "an integer <= 131072"),
+            ("model.vocab_size=100000000", "model.vocab_size", "an integer <= 16777216"),
+            ("model.layers=1000000000", "model.layers", "an integer <= 4096"),
+            ("model.seq_length=2000000", "model.seq_length", "an integer <= 1048576"),
+            ("batch.micro_batch_size=100000", "batch.micro_batch_size", "an integer <= 65536"),
+            ("batch.global_batch_size=100000000", "batch.global_batch_size", "an integer <= 16777216"),
+            ("distributed.bucket_mb=1e300", "distributed.bucket_mb", "a number <= 1024.0"),
+            ("distributed.bucket_mb=-1", "distributed.bucket_mb", "a number > 0.0"),
+            ("distributed.bucket_mb=nan", "distributed.bucket_mb", "a finite number"),
+            ("distributed.bucket_mb=inf", "distributed.bucket_mb", "a finite number"),
+            ("distributed.blas_threads=100000", "distributed.blas_threads", "an integer <= 1024"),
+            ("distributed.collective_timeout_seconds=1e300", "distributed.collective_timeout_seconds", "a number <= 1000000.0"),
+            ("accounting.interval_seconds=1e300", "accounting.interval_seconds", "a number <= 1000000.0"),
+            ("checkpoint.interval_minutes=1e300", "checkpoint.interval_minutes", "a number <= 16666.666666666668"),
+            ("model.heads=0", "model.heads", "an integer >= 1"),
+        ]
+        for (assignment, field, expected) in cases {
+            guard case .invalid(_, let f, let e, _)? = error(Self.minimal, [assignment]) else {
+                XCTFail("\(assignment): expected an invalid-field error, got \(String(describing: error(Self.minimal, [assignment])))"); continue
+            }
+            XCTAssertEqual(f, field, assignment)
+            XCTAssertEqual(e, expected, assignment)
+        }
+        // iterations x global batch x sequence must fit in 63 bits: 2^62 iterations of 8 x 32 tokens do not
+        guard case .invalid(_, let field, _, let found)? = error(Self.minimal, ["train.iterations=\(1 << 62)"]) else {
+            return XCTFail("expected train.iterations to be refused")
+        }
+        XCTAssertEqual(field, "train.iterations")
+        XCTAssertEqual(found, "\(1 << 62)")
+        // a token budget is rounded up to whole steps without overflowing near Int.max
+        XCTAssertEqual(try parse(Self.minimal.replacingOccurrences(of: "iterations = 100", with: "tokens = \(Int.max)")).train.iterations,
+                       Int.max / 256 + 1)
+    }
+
     func testSyntaxErrorGivesLine() {
         guard case .syntax(let file, let line, _, _)? = error("name = \"x\"\n[model\n") else { return XCTFail("expected a syntax error") }
         XCTAssertEqual(file, "job.toml")

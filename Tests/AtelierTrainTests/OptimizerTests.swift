@@ -19,11 +19,11 @@ final class OptimizerTests: XCTestCase {
 
     /// Two AdamW steps against torch.optim.AdamW's update written out in double precision; weight
     /// decay only on the tensors the layout marks (here: the embedding, not its LayerNorm).
-    func testAdamWMatchesTorchFormula() {
+    func testAdamWMatchesTorchFormula() throws {
         let shape = ModelShape(vocabSize: 3, hiddenSize: 2, layers: 1, heads: 1, sequenceLength: 2)
         let layout = ParameterLayout(shape: shape)
         let settings = OptimizerSettings(lr: 0.1, minLR: 0, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipGrad: 1)
-        let adam = AdamW(layout: layout, settings: settings)
+        let adam = try AdamW(layout: layout, settings: settings)
         let params = FloatBuffer(count: layout.count), grads = FloatBuffer(count: layout.count)
         for i in 0..<layout.count { params[i] = 0.5 + Float(i % 5) * 0.1 }
         var p = params.array.map(Double.init)
