@@ -1,0 +1,70 @@
+"""The transformers side of `atelier bench --generate`.
+
+Builds a BloomForCausalLM with random weights from a fixed torch seed (the LayerNorm parameters and
+biases perturbed too, so every tensor matters), saves it with save_pretrained (f32 safetensors) for
+atelier to load, and times greedy generate() on the prompt ids atelier passes. Prints one JSON
+object: versions, threads, prefill seconds (generate of 1 token, median), total seconds (generate
+of --new-tokens, median) and the generated ids.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import transformers
+from transformers import BloomConfig, BloomForCausalLM
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True, help="directory for config.json and model.safetensors")
+    p.add_argument("--vocab", type=int, default=250880)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--layers", type=int, default=24)
+    p.add_argument("--heads", type=int, default=16)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--prompt", required=True, help="comma-separated token ids")
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--sampleable", type=int, help="suppress ids >= this (the tokenizer's vocabulary)")
+    p.add_argument("--repeats", type=int, default=2)
+    a = p.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    config = BloomConfig(vocab_size=a.vocab, hidden_size=a.hidden, n_layer=a.layers, n_head=a.heads,
+                         layer_norm_epsilon=1e-5, initializer_range=0.02, tie_word_embeddings=True,
+                         use_cache=True, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = BloomForCausalLM(config).float().eval()
+    with torch.no_grad():
+        for name, t in model.named_parameters():
+            if name.endswith("bias") or "layernorm" in name or "ln_f" in name:
+                t.add_(0.02 * torch.randn_like(t))
+    model.save_pretrained(a.out, safe_serialization=True)
+
+    ids = torch.tensor([[int(x) for x in a.prompt.split(",")]])
+    suppress = list(range(a.sampleable, a.vocab)) if a.sampleable and a.sampleable < a.vocab else None
+
+    def generate(n):
+        with torch.inference_mode():
+            return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
+                                  do_sample=False, num_beams=1, suppress_tokens=suppress, use_cache=True,
+                                  eos_token_id=None, pad_token_id=0)
+
+    def timed(n):
+        start = time.perf_counter()
+        out = generate(n)
+        return time.perf_counter() - start, out
+
+    generate(2)   # warm-up
+    prefill = statistics.median(timed(1)[0] for _ in range(3))
+    runs = [timed(a.new_tokens) for _ in range(a.repeats)]
+    tokens = runs[0][1][0, ids.shape[1]:].tolist()
+    assert all(r[1][0, ids.shape[1]:].tolist() == tokens for r in runs)
+    print(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__, "threads": a.threads,
+                      "prefill_s": prefill, "total_s": statistics.median(r[0] for r in runs), "tokens": tokens}))
+
+
+if __name__ == "__main__":
+    main()
