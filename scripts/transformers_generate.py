@@ -1,10 +1,11 @@
 """The transformers side of `atelier bench --generate`.
 
-Builds a BloomForCausalLM with random weights from a fixed torch seed (the LayerNorm parameters and
-biases perturbed too, so every tensor matters), saves it with save_pretrained (f32 safetensors) for
+Builds a BloomForCausalLM with random weights from a fixed torch seed, normal(0, --init-std) (the
+LayerNorm parameters and biases perturbed too, so every tensor matters), saves it with save_pretrained (f32 safetensors) for
 atelier to load, and times greedy generate() on the prompt ids atelier passes. Prints one JSON
 object: versions, threads, prefill seconds (generate of 1 token, median), total seconds (generate
-of --new-tokens, median) and the generated ids.
+of --new-tokens, median), the generated ids, and at each step the chosen token's logit and the gap
+between the two largest logits.
 """
 import argparse
 import json
@@ -24,6 +25,9 @@ def main():
     p.add_argument("--layers", type=int, default=24)
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--seed", type=int, default=1)
+    # BLOOM's own 0.02 makes a random model of this size repeat one token forever, which checks
+    # little; at 0.1 greedy tokens vary and the top two logits stay far apart (>= 0.03 of ~15).
+    p.add_argument("--init-std", type=float, default=0.1)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--prompt", required=True, help="comma-separated token ids")
     p.add_argument("--new-tokens", type=int, default=64)
@@ -34,7 +38,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     config = BloomConfig(vocab_size=a.vocab, hidden_size=a.hidden, n_layer=a.layers, n_head=a.heads,
-                         layer_norm_epsilon=1e-5, initializer_range=0.02, tie_word_embeddings=True,
+                         layer_norm_epsilon=1e-5, initializer_range=a.init_std, tie_word_embeddings=True,
                          use_cache=True, bos_token_id=None, eos_token_id=None, pad_token_id=None)
     model = BloomForCausalLM(config).float().eval()
     with torch.no_grad():
@@ -48,7 +52,7 @@ def main():
 
     def generate(n):
         with torch.inference_mode():
-            return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
+            return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
                                   do_sample=False, num_beams=1, suppress_tokens=suppress, use_cache=True,
                                   eos_token_id=None, pad_token_id=0)
 
@@ -62,8 +66,16 @@ def main():
     runs = [timed(a.new_tokens) for _ in range(a.repeats)]
     tokens = runs[0][1][0, ids.shape[1]:].tolist()
     assert all(r[1][0, ids.shape[1]:].tolist() == tokens for r in runs)
+    # Untimed: how far apart the two largest logits were at each step (a near-tie can flip on rounding).
+    with torch.inference_mode():
+        scored = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=a.new_tokens, do_sample=False,
+                                num_beams=1, suppress_tokens=suppress, use_cache=True, eos_token_id=None, pad_token_id=0,
+                                output_scores=True, return_dict_in_generate=True)
+    gaps = [(lambda top: float(top[0] - top[1]))(torch.topk(s[0], 2).values) for s in scored.scores]
+    chosen = [float(s[0, t]) for s, t in zip(scored.scores, tokens)]
     print(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__, "threads": a.threads,
-                      "prefill_s": prefill, "total_s": statistics.median(r[0] for r in runs), "tokens": tokens}))
+                      "prefill_s": prefill, "total_s": statistics.median(r[0] for r in runs), "tokens": tokens,
+                      "top_two_gaps": gaps, "chosen_logits": chosen}))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ public struct Sampler {
 
     /// The indices of the k largest of x[0..<n], largest first, equal values in index order (a
     /// stable sort's order), kept in a sorted list that most values fail to enter.
-    static func largest(_ k: Int, of x: UnsafePointer<Float>, _ n: Int) -> [Int] {
+    public static func largest(_ k: Int, of x: UnsafePointer<Float>, _ n: Int) -> [Int] {
         var kept: [Int] = []
         kept.reserveCapacity(k + 1)
         for i in 0..<n {

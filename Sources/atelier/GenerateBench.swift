@@ -11,8 +11,8 @@ import Foundation
 /// every token, measured at a shorter window (at 2048 its activations alone take about 12 GB).
 /// With `python` (a Python with torch and transformers), scripts/transformers_generate.py first
 /// builds the same shape in transformers with random weights, saves them to `directory` and times
-/// its generate() on the same prompt; atelier then loads those weights, and the report gives the
-/// speed ratio and whether the greedy tokens agree. Without it the weights are BLOOM's random
+/// its generate() on the same prompt (with OMP_WAIT_POLICY=PASSIVE unless set); atelier then loads
+/// those weights, and the report gives the speed ratio and whether the greedy tokens agree. Without it the weights are BLOOM's random
 /// initialisation from `seed`.
 struct GenerateBench {
     static let shape = ModelShape(vocabSize: 250_880, hiddenSize: 1024, layers: 24, heads: 16, sequenceLength: 2048)
@@ -35,6 +35,8 @@ struct GenerateBench {
         let prefill_s: Double   // generate() of one token: the prompt's forward pass
         let total_s: Double     // generate() of all new tokens
         let tokens: [Int32]
+        let top_two_gaps: [Double]   // largest minus second largest logit, per step
+        let chosen_logits: [Double]  // the generated token's logit, per step
     }
 
     struct Comparison: Codable {
@@ -43,6 +45,12 @@ struct GenerateBench {
         let tokens_per_s: Double
         let atelier_over_transformers: Double   // tokens/s ratio
         let tokens_agree: Int                   // leading greedy tokens that are the same
+        let gaps_at_first_difference: [Double]? // top-two logit gaps there: transformers', atelier's
+        // Along transformers' tokens (the same context at every step): where atelier's greedy pick is
+        // the same, and the largest difference of the chosen token's logit.
+        let forced_steps_agree: Int
+        let forced_disagreements_top_two_gaps: [Double]   // transformers' gap where they differ
+        let forced_max_logit_difference: Double
     }
 
     struct Report: Codable {
@@ -52,12 +60,13 @@ struct GenerateBench {
         let prompt_tokens, new_tokens: Int
         let prefill_s: Double      // median of 3
         let per_token_s: Double    // median over the new tokens: one position's forward pass
-        let total_s: Double        // Sampler.continuation of new_tokens, prefill and picks included
+        let total_s: Double        // Sampler.continuation of new_tokens, prefill and picks included (median of 2)
         let tokens_per_s: Double   // new_tokens / total_s
         let anchor_window: Int
         let anchor_per_token_s: Double   // median full forward over anchor_window positions
         let anchor_picks_same_first_token: Bool
         let params_mb, cache_and_scratch_mb, peak_rss_mb: Double
+        let prompt: [Int32]
         let tokens: [Int32]
         let transformers: Comparison?
 
@@ -74,7 +83,11 @@ struct GenerateBench {
             if let t = transformers {
                 lines.append("transformers \(t.run.transformers) (torch \(t.run.torch), \(t.run.threads) threads) generate() on the same weights: prefill "
                              + "\(f(t.run.prefill_s)) s, \(f(t.per_token_s)) s per token, \(f(t.tokens_per_s, 2)) tokens/s; atelier / transformers: "
-                             + "\(f(t.atelier_over_transformers, 2))x; greedy tokens agree: \(t.tokens_agree) of \(new_tokens)")
+                             + "\(f(t.atelier_over_transformers, 2))x; greedy tokens agree: \(t.tokens_agree) of \(new_tokens)"
+                             + (t.gaps_at_first_difference.map { " (at the first difference the top two logits were \(f($0[0], 5)) apart in transformers, \(f($0[1], 5)) in atelier)" } ?? ""))
+                lines.append("along transformers' tokens: the same greedy pick at \(t.forced_steps_agree) of \(new_tokens) steps"
+                             + (t.forced_disagreements_top_two_gaps.isEmpty ? "" : " (the others at top-two gaps of \(t.forced_disagreements_top_two_gaps.map { f($0, 5) }.joined(separator: ", ")))")
+                             + "; the chosen token's logit within \(String(format: "%.1e", t.forced_max_logit_difference))")
             }
             return lines.joined(separator: "\n")
         }
@@ -94,7 +107,7 @@ struct GenerateBench {
             defer { try? FileManager.default.removeItem(atPath: directory) }   // 2.2 GB of weights
             run = try runTransformers(python: python, prompt: prompt)
             try HuggingFaceBloom.load(directory: directory, layout: model.layout, into: model.params)
-            weights = "transformers' BloomForCausalLM, torch seed \(seed), from \(directory)"
+            weights = "transformers' BloomForCausalLM, normal(0, 0.1), torch seed \(seed), saved and loaded as f32 safetensors"
         } else {
             model.layout.initialize(model.params, seed: seed)
             weights = "BLOOM's random initialisation, seed \(seed)"
@@ -107,15 +120,17 @@ struct GenerateBench {
         var prefill: [Double] = []
         var logits = context.start(prompt)
         for _ in 0..<3 { prefill.append(seconds { logits = context.start(prompt) }) }
-        var perToken: [Double] = []
+        var perToken: [Double] = [], gaps: [Double] = []
         var rng = SeededRandom(seed: seed)
         for _ in 1..<Self.newTokens {
             let next = Int32(sampler.pick(logits, &rng))
+            let top = Sampler.largest(2, of: logits, Self.sampleable)
+            gaps.append(Double(logits[top[0]] - logits[top[1]]))
             perToken.append(seconds { logits = context.append(next) })
         }
         // The whole: what `atelier generate` runs.
         var tokens: [Int32] = []
-        let total = seconds { tokens = sampler.continuation(of: prompt, maxTokens: Self.newTokens, stop: nil, seed: seed) }
+        let total = median((0..<2).map { _ in seconds { tokens = sampler.continuation(of: prompt, maxTokens: Self.newTokens, stop: nil, seed: seed) } })
         let extra = Double(context.bytes)
 
         // The anchor: one full forward over the window, as the sampler ran for every token before.
@@ -128,10 +143,7 @@ struct GenerateBench {
 
         let tokensPerSecond = Double(Self.newTokens) / total
         let comparison = run.map { r in
-            let perToken = (r.total_s - r.prefill_s) / Double(Self.newTokens - 1)
-            let theirs = Double(Self.newTokens) / r.total_s
-            return Comparison(run: r, per_token_s: perToken, tokens_per_s: theirs, atelier_over_transformers: tokensPerSecond / theirs,
-                              tokens_agree: zip(tokens, r.tokens).prefix { $0 == $1 }.count)
+            compare(r, tokens: tokens, gaps: gaps, tokensPerSecond: tokensPerSecond, prompt: prompt, context: context, sampler: sampler)
         }
         return Report(
             shape: "BLOOM-560m's shape (vocab \(shape.vocabSize), hidden \(shape.hiddenSize), \(shape.layers) layers, \(shape.heads) heads, window \(shape.sequenceLength))",
@@ -139,7 +151,30 @@ struct GenerateBench {
             prefill_s: median(prefill), per_token_s: median(perToken), total_s: total, tokens_per_s: tokensPerSecond,
             anchor_window: anchorWindow, anchor_per_token_s: median(anchor), anchor_picks_same_first_token: anchorFirst == Int(tokens[0]),
             params_mb: Double(model.params.bytes) / 1e6, cache_and_scratch_mb: extra / 1e6, peak_rss_mb: peakRSSBytes() / 1e6,
-            tokens: tokens, transformers: comparison)
+            prompt: prompt, tokens: tokens, transformers: comparison)
+    }
+
+    /// Speed, the free-running greedy tokens, and the greedy pick at each step along transformers'
+    /// tokens (teacher-forced: each step checks the model on the same context, so one near-tie does
+    /// not decide the rest). `gaps` are atelier's top-two logit gaps in its own run.
+    func compare(_ r: TransformersRun, tokens: [Int32], gaps: [Double], tokensPerSecond: Double, prompt: [Int32],
+                 context: GenerationContext, sampler: Sampler) -> Comparison {
+        let theirs = Double(Self.newTokens) / r.total_s
+        let agree = zip(tokens, r.tokens).prefix { $0 == $1 }.count
+        let there = agree < min(gaps.count, r.top_two_gaps.count) ? [r.top_two_gaps[agree], gaps[agree]] : nil
+        var forcedAgree = 0, worst = 0.0
+        var disagreements: [Double] = []
+        var rng = SeededRandom(seed: seed)
+        var logits = context.start(prompt)
+        for (i, token) in r.tokens.enumerated() {
+            if sampler.pick(logits, &rng) == Int(token) { forcedAgree += 1 } else { disagreements.append(r.top_two_gaps[i]) }
+            worst = max(worst, abs(Double(logits[Int(token)]) - r.chosen_logits[i]))
+            if i + 1 < r.tokens.count { logits = context.append(token) }
+        }
+        return Comparison(run: r, per_token_s: (r.total_s - r.prefill_s) / Double(Self.newTokens - 1), tokens_per_s: theirs,
+                          atelier_over_transformers: tokensPerSecond / theirs, tokens_agree: agree, gaps_at_first_difference: there,
+                          forced_steps_agree: forcedAgree, forced_disagreements_top_two_gaps: disagreements,
+                          forced_max_logit_difference: worst)
     }
 
     /// Runs scripts/transformers_generate.py: it writes the weights to `directory` and prints its figures.
@@ -151,6 +186,12 @@ struct GenerateBench {
                              "--vocab", "\(s.vocabSize)", "--hidden", "\(s.hiddenSize)", "--layers", "\(s.layers)", "--heads", "\(s.heads)",
                              "--prompt", prompt.map(String.init).joined(separator: ","), "--new-tokens", "\(Self.newTokens)",
                              "--sampleable", "\(Self.sampleable)"]
+        // OpenMP's default busy-waiting made torch about 10x slower per token on a shared 2-core
+        // machine (each parallel region waits for a descheduled thread); passive waiting is its
+        // best setting there, unless the caller chose one.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["OMP_WAIT_POLICY"] == nil { environment["OMP_WAIT_POLICY"] = "PASSIVE" }
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         try process.run()
