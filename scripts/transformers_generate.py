@@ -4,7 +4,8 @@ Builds a BloomForCausalLM with random weights from a fixed torch seed, normal(0,
 LayerNorm parameters and biases perturbed too, so every tensor matters), saves it with save_pretrained (f32 safetensors) for
 atelier to load, and times greedy generate() on the prompt ids atelier passes. Prints one JSON
 object: versions, threads, prefill seconds (generate of 1 token, median), total seconds (generate
-of --new-tokens, median), the generated ids, and at each step the chosen token's logit and the gap
+of --new-tokens, median), the median seconds of one cached forward step outside generate(), the
+generated ids, and at each step the chosen token's logit and the gap
 between the two largest logits.
 """
 import argparse
@@ -66,6 +67,27 @@ def main():
     runs = [timed(a.new_tokens) for _ in range(a.repeats)]
     tokens = runs[0][1][0, ids.shape[1]:].tolist()
     assert all(r[1][0, ids.shape[1]:].tolist() == tokens for r in runs)
+    # The model alone, without generate()'s machinery: one forward per token with the cache, argmax
+    # below the sampleable vocabulary.
+    limit = a.sampleable or a.vocab
+
+    def decode_steps():
+        times = []
+        with torch.inference_mode():
+            out = model(ids, use_cache=True)
+            cache, mask = out.past_key_values, torch.ones_like(ids)
+            nxt = out.logits[:, -1, :limit].argmax(-1, keepdim=True)
+            for _ in range(a.new_tokens - 1):
+                mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+                start = time.perf_counter()
+                out = model(nxt, past_key_values=cache, attention_mask=mask, use_cache=True)
+                nxt = out.logits[:, -1, :limit].argmax(-1, keepdim=True)
+                times.append(time.perf_counter() - start)
+                cache = out.past_key_values
+        return statistics.median(times)
+
+    forward_per_token = decode_steps()
+
     # Untimed: how far apart the two largest logits were at each step (a near-tie can flip on rounding).
     with torch.inference_mode():
         scored = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=a.new_tokens, do_sample=False,
@@ -75,7 +97,7 @@ def main():
     chosen = [float(s[0, t]) for s, t in zip(scored.scores, tokens)]
     print(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__, "threads": a.threads,
                       "prefill_s": prefill, "total_s": statistics.median(r[0] for r in runs), "tokens": tokens,
-                      "top_two_gaps": gaps, "chosen_logits": chosen}))
+                      "forward_per_token_s": forward_per_token, "top_two_gaps": gaps, "chosen_logits": chosen}))
 
 
 if __name__ == "__main__":

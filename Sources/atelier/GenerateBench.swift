@@ -34,6 +34,7 @@ struct GenerateBench {
         let transformers: String, torch: String, threads: Int
         let prefill_s: Double   // generate() of one token: the prompt's forward pass
         let total_s: Double     // generate() of all new tokens
+        let forward_per_token_s: Double   // one cached forward step and argmax, outside generate() (median)
         let tokens: [Int32]
         let top_two_gaps: [Double]   // largest minus second largest logit, per step
         let chosen_logits: [Double]  // the generated token's logit, per step
@@ -82,7 +83,8 @@ struct GenerateBench {
             ]
             if let t = transformers {
                 lines.append("transformers \(t.run.transformers) (torch \(t.run.torch), \(t.run.threads) threads) generate() on the same weights: prefill "
-                             + "\(f(t.run.prefill_s)) s, \(f(t.per_token_s)) s per token, \(f(t.tokens_per_s, 2)) tokens/s; atelier / transformers: "
+                             + "\(f(t.run.prefill_s)) s, \(f(t.per_token_s)) s per token (the model's cached forward alone: \(f(t.run.forward_per_token_s)) s), "
+                             + "\(f(t.tokens_per_s, 2)) tokens/s; atelier / transformers: "
                              + "\(f(t.atelier_over_transformers, 2))x; greedy tokens agree: \(t.tokens_agree) of \(new_tokens)"
                              + (t.gaps_at_first_difference.map { " (at the first difference the top two logits were \(f($0[0], 5)) apart in transformers, \(f($0[1], 5)) in atelier)" } ?? ""))
                 lines.append("along transformers' tokens: the same greedy pick at \(t.forced_steps_agree) of \(new_tokens) steps"
