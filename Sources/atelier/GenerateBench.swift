@@ -182,28 +182,17 @@ struct GenerateBench {
     /// Runs scripts/transformers_generate.py: it writes the weights to `directory` and prints its figures.
     func runTransformers(python: String, prompt: [Int32]) throws -> TransformersRun {
         let s = Self.shape
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--out", directory, "--threads", "\(threads)", "--seed", "\(seed)",
-                             "--vocab", "\(s.vocabSize)", "--hidden", "\(s.hiddenSize)", "--layers", "\(s.layers)", "--heads", "\(s.heads)",
-                             "--prompt", prompt.map(String.init).joined(separator: ","), "--new-tokens", "\(Self.newTokens)",
-                             "--sampleable", "\(Self.sampleable)"]
         // OpenMP's default busy-waiting made torch about 10x slower per token on a shared 2-core
         // machine (each parallel region waits for a descheduled thread); passive waiting is its
         // best setting there, unless the caller chose one.
-        var environment = ProcessInfo.processInfo.environment
-        if environment["OMP_WAIT_POLICY"] == nil { environment["OMP_WAIT_POLICY"] = "PASSIVE" }
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let passive = ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil ? ["OMP_WAIT_POLICY": "PASSIVE"] : [:]
+        let printed = try runPython(python, [script, "--out", directory, "--threads", "\(threads)", "--seed", "\(seed)",
+                                             "--vocab", "\(s.vocabSize)", "--hidden", "\(s.hiddenSize)", "--layers", "\(s.layers)",
+                                             "--heads", "\(s.heads)", "--prompt", prompt.map(String.init).joined(separator: ","),
+                                             "--new-tokens", "\(Self.newTokens)", "--sampleable", "\(Self.sampleable)"],
+                                    environment: passive)
         let command = "\(python) \(script)"
-        guard process.terminationStatus == 0 else { throw CLIError("\(command): exited with status \(process.terminationStatus)") }
-        guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last else {
-            throw CLIError("\(command): printed nothing")
-        }
+        guard let line = printed.split(separator: "\n").last else { throw CLIError("\(command): printed nothing") }
         do {
             return try JSONDecoder().decode(TransformersRun.self, from: Data(line.utf8))
         } catch {
