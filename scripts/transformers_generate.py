@@ -1,12 +1,12 @@
 """The transformers side of `atelier bench --generate`.
 
 Builds a BloomForCausalLM with random weights from a fixed torch seed, normal(0, --init-std) (the
-LayerNorm parameters and biases perturbed too, so every tensor matters), saves it with save_pretrained (f32 safetensors) for
-atelier to load, and times greedy generate() on the prompt ids atelier passes. Prints one JSON
-object: versions, threads, prefill seconds (generate of 1 token, median), total seconds (generate
-of --new-tokens, median), the median seconds of one cached forward step outside generate(), the
-generated ids, and at each step the chosen token's logit and the gap
-between the two largest logits.
+LayerNorm parameters and biases perturbed too, so every tensor matters) and saves it with
+save_pretrained (f32 safetensors) for atelier to load, or with --load loads that directory again;
+then times greedy generate() on the prompt ids atelier passes. Prints one JSON object: versions,
+threads, prefill seconds (generate of 1 token, median), total seconds (generate of --new-tokens,
+median), the median seconds of one cached forward step outside generate(), the generated ids, and
+at each step the chosen token's logit and the gap between the two largest logits.
 """
 import argparse
 import json
@@ -18,25 +18,7 @@ import transformers
 from transformers import BloomConfig, BloomForCausalLM
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--out", required=True, help="directory for config.json and model.safetensors")
-    p.add_argument("--vocab", type=int, default=250880)
-    p.add_argument("--hidden", type=int, default=1024)
-    p.add_argument("--layers", type=int, default=24)
-    p.add_argument("--heads", type=int, default=16)
-    p.add_argument("--seed", type=int, default=1)
-    # BLOOM's own 0.02 makes a random model of this size repeat one token forever, which checks
-    # little; at 0.1 greedy tokens vary and the top two logits stay far apart (>= 0.03 of ~15).
-    p.add_argument("--init-std", type=float, default=0.1)
-    p.add_argument("--threads", type=int, required=True)
-    p.add_argument("--prompt", required=True, help="comma-separated token ids")
-    p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--sampleable", type=int, help="suppress ids >= this (the tokenizer's vocabulary)")
-    p.add_argument("--repeats", type=int, default=2)
-    a = p.parse_args()
-
-    torch.set_num_threads(a.threads)
+def build(a):
     torch.manual_seed(a.seed)
     config = BloomConfig(vocab_size=a.vocab, hidden_size=a.hidden, n_layer=a.layers, n_head=a.heads,
                          layer_norm_epsilon=1e-5, initializer_range=a.init_std, tie_word_embeddings=True,
@@ -46,8 +28,34 @@ def main():
         for name, t in model.named_parameters():
             if name.endswith("bias") or "layernorm" in name or "ln_f" in name:
                 t.add_(0.02 * torch.randn_like(t))
-    model.save_pretrained(a.out, safe_serialization=True)
+    return model
 
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True, help="directory for config.json and model.safetensors")
+    p.add_argument("--vocab", type=int, default=250880)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--layers", type=int, default=24)
+    p.add_argument("--heads", type=int, default=16)
+    p.add_argument("--seed", type=int, default=1)
+    # BLOOM's own 0.02 makes a random model of this size repeat one token forever, which checks
+    # little; at 0.1 greedy tokens vary (18 distinct of 24 in a trial) and logits reach about 15.
+    p.add_argument("--init-std", type=float, default=0.1)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--prompt", required=True, help="comma-separated token ids")
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--sampleable", type=int, help="suppress ids >= this (the tokenizer's vocabulary)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--load", action="store_true", help="time the model saved in --out instead of building one")
+    a = p.parse_args()
+
+    torch.set_num_threads(a.threads)
+    if a.load:
+        model = BloomForCausalLM.from_pretrained(a.out, dtype=torch.float32).eval()
+    else:
+        model = build(a)
+        model.save_pretrained(a.out, safe_serialization=True)
     ids = torch.tensor([[int(x) for x in a.prompt.split(",")]])
     suppress = list(range(a.sampleable, a.vocab)) if a.sampleable and a.sampleable < a.vocab else None
 
