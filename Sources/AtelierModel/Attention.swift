@@ -37,30 +37,37 @@ public enum Attention {
 
     /// Adds ALiBi, masks s > t, and turns each row of p [T, T] into probabilities in place.
     static func softmaxCausalRows(_ p: UnsafeMutablePointer<Float>, T: Int, slope: Float) {
-        let ramp = Vec((0..<16).map { Float($0) })
         for t in 0..<T {
             let row = p + t * T
-            let n = t + 1
-            var i = 0
-            var mx = Vec(repeating: -.infinity)
-            while i + 16 <= n {
-                let s = load(row + i) + slope * (ramp + Float(i))
-                store(s, row + i); mx = vmax(mx, s); i += 16
-            }
-            var m = mx.max()
-            while i < n { row[i] += slope * Float(i); m = max(m, row[i]); i += 1 }
-            let mv = Vec(repeating: m)
-            var acc = Vec()
-            i = 0
-            while i + 16 <= n { let e = vexp(load(row + i) - mv); store(e, row + i); acc += e; i += 16 }
-            var sum = acc.sum()
-            while i < n { row[i] = sexp(row[i] - m); sum += row[i]; i += 1 }
-            let inv = Vec(repeating: 1 / sum)
-            i = 0
-            while i + 16 <= n { store(load(row + i) * inv, row + i); i += 16 }
-            while i < n { row[i] *= inv[0]; i += 1 }
-            (row + n).update(repeating: 0, count: T - n)
+            softmaxALiBiRow(row, keys: t + 1, slope: slope)
+            (row + t + 1).update(repeating: 0, count: T - t - 1)
         }
+    }
+
+    static let ramp = Vec((0..<16).map { Float($0) })   // 0, 1, ..., 15: key offsets within a vector
+
+    /// One query's scores over keys 0..<n [n] -> probabilities: adds slope * s to key s's score,
+    /// then softmax, in place.
+    static func softmaxALiBiRow(_ row: UnsafeMutablePointer<Float>, keys n: Int, slope: Float) {
+        let ramp = Self.ramp
+        var i = 0
+        var mx = Vec(repeating: -.infinity)
+        while i + 16 <= n {
+            let s = load(row + i) + slope * (ramp + Float(i))
+            store(s, row + i); mx = vmax(mx, s); i += 16
+        }
+        var m = mx.max()
+        while i < n { row[i] += slope * Float(i); m = max(m, row[i]); i += 1 }
+        let mv = Vec(repeating: m)
+        var acc = Vec()
+        i = 0
+        while i + 16 <= n { let e = vexp(load(row + i) - mv); store(e, row + i); acc += e; i += 16 }
+        var sum = acc.sum()
+        while i < n { row[i] = sexp(row[i] - m); sum += row[i]; i += 1 }
+        let inv = Vec(repeating: 1 / sum)
+        i = 0
+        while i + 16 <= n { store(load(row + i) * inv, row + i); i += 16 }
+        while i < n { row[i] *= inv[0]; i += 1 }
     }
 
     /// dout [B, T, C] -> dqkv [B, T, 3C] (overwritten). `scratch` holds T*T floats.

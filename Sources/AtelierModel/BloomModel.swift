@@ -9,16 +9,35 @@ public final class BloomModel: @unchecked Sendable {
     public let shape: ModelShape
     public let layout: ParameterLayout
     public let params: FloatBuffer
+    /// Mirrors `params`; empty in a model built with `gradients: false`.
     public let grads: FloatBuffer
     let slopes: [Float]
 
-    public init(shape: ModelShape) {
-        self.shape = shape
-        layout = ParameterLayout(shape: shape)
-        params = FloatBuffer(count: layout.count)
-        grads = FloatBuffer(count: layout.count)
+    /// `gradients: false` builds a model for inference only (generation): no gradient buffer, so
+    /// it needs the parameters' memory once instead of twice; `backward` refuses it.
+    /// For shapes known to fit (tests, fixed benchmark shapes); a shape from a job or a file goes
+    /// through `allocate`, which throws instead.
+    public convenience init(shape: ModelShape, gradients: Bool = true) {
+        let layout = ParameterLayout(shape: shape)
+        self.init(layout: layout, params: FloatBuffer(count: layout.count), grads: FloatBuffer(count: gradients ? layout.count : 0))
+    }
+
+    /// A model whose buffers are allocated with a thrown `AllocationFailed` when the memory is not there.
+    public static func allocate(shape: ModelShape, gradients: Bool = true) throws -> BloomModel {
+        let layout = ParameterLayout(shape: shape)
+        return BloomModel(layout: layout, params: try FloatBuffer(count: layout.count, for: "the model's parameters"),
+                          grads: try FloatBuffer(count: gradients ? layout.count : 0, for: "the gradients"))
+    }
+
+    private init(layout: ParameterLayout, params: FloatBuffer, grads: FloatBuffer) {
+        shape = layout.shape
+        self.layout = layout
+        self.params = params
+        self.grads = grads
         slopes = ALiBi.slopes(heads: shape.heads)
     }
+
+    public var hasGradients: Bool { grads.count == layout.count }
 
     /// acts.tokens [B, T] -> acts.logits [B, T, V]
     public func forward(_ acts: Activations) {
@@ -41,19 +60,30 @@ public final class BloomModel: @unchecked Sendable {
             a.residualMid.update(from: x, count: N * C)
             Linear.forward(y: a.residualMid, x: a.att, weight: w + o.denseWeight, bias: w + o.denseBias,
                            rows: N, inFeatures: C, outFeatures: C, accumulate: true)
-            LayerNorm.forward(out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, x: a.residualMid, weight: w + o.ln2Weight,
-                              bias: w + o.ln2Bias, rows: N, channels: C, eps: eps)
-            Linear.forward(y: a.fc, x: a.ln2, weight: w + o.fc1Weight, bias: w + o.fc1Bias, rows: N, inFeatures: C, outFeatures: 4 * C)
-            GeLU.forward(out: a.gelu, x: a.fc, count: N * 4 * C)
             let next = acts.residual[l + 1]
             next.update(from: a.residualMid, count: N * C)
-            Linear.forward(y: next, x: a.gelu, weight: w + o.fc2Weight, bias: w + o.fc2Bias,
-                           rows: N, inFeatures: 4 * C, outFeatures: C, accumulate: true)
+            mlpForward(o, residual: next, x: a.residualMid, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd,
+                       fc: a.fc, gelu: a.gelu, rows: N)
         }
         LayerNorm.forward(out: acts.final, mean: acts.finalMean, rstd: acts.finalRstd, x: acts.residual[shape.layers],
                           weight: w + layout.finalNormWeight, bias: w + layout.finalNormBias, rows: N, channels: C, eps: eps)
         // lm_head, tied: logits [N, V] = final [N, C] . E^T
         Linear.forward(y: acts.logits, x: acts.final, weight: w + layout.embedding, bias: nil, rows: N, inFeatures: C, outFeatures: V)
+    }
+
+    /// Block o's MLP sublayer: residual [N, C] += fc2(gelu(fc1(ln2(x)))), where residual holds x
+    /// (or is x: x is read before residual is written). Leaves ln2 [N, C], its mean and rstd [N],
+    /// fc and gelu [N, 4C] for backward.
+    func mlpForward(_ o: BlockOffsets, residual: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                    ln2: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                    fc: UnsafeMutablePointer<Float>, gelu: UnsafeMutablePointer<Float>, rows N: Int) {
+        let C = shape.hiddenSize, w = params.base
+        LayerNorm.forward(out: ln2, mean: mean, rstd: rstd, x: x, weight: w + o.ln2Weight, bias: w + o.ln2Bias,
+                          rows: N, channels: C, eps: shape.layerNormEpsilon)
+        Linear.forward(y: fc, x: ln2, weight: w + o.fc1Weight, bias: w + o.fc1Bias, rows: N, inFeatures: C, outFeatures: 4 * C)
+        GeLU.forward(out: gelu, x: fc, count: N * 4 * C)
+        Linear.forward(y: residual, x: gelu, weight: w + o.fc2Weight, bias: w + o.fc2Bias,
+                       rows: N, inFeatures: 4 * C, outFeatures: C, accumulate: true)
     }
 
     /// Cross-entropy of acts.logits against acts.targets. With `gradientScale` the logits become
@@ -69,6 +99,7 @@ public final class BloomModel: @unchecked Sendable {
     /// range of gradients becomes final, in `layout.backwardUnits` order when the observer takes
     /// the embedding lookup's gradient, else with the whole embedding range last.
     public func backward(_ acts: Activations, observer: GradientObserver? = nil) {
+        precondition(hasGradients, "backward on a model built with gradients: false")
         let B = acts.batch, T = acts.sequence, N = acts.rows
         let C = shape.hiddenSize, V = shape.vocabSize, H = shape.heads, D = shape.headDim
         let w = params.base, g = grads.base

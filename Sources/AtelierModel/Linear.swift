@@ -12,8 +12,14 @@ public enum Linear {
                 if accumulate { vadd(yr, bias, M) } else { yr.update(from: bias, count: M) }
             }
         }
-        sgemm(transB: true, m: N, n: M, k: K, a: x, lda: K, b: weight, ldb: K,
-              beta: (bias != nil || accumulate) ? 1 : 0, c: y, ldc: M)
+        let beta: Float = (bias != nil || accumulate) ? 1 : 0
+        if N == 1 {
+            // One row (a generated token): sgemv streams W once; OpenBLAS 0.3.21's sgemm would first
+            // copy (pack) all of W for it, about 3x slower for lm_head's [250880, 1024].
+            sgemv(m: M, n: K, a: weight, lda: K, x: x, beta: beta, y: y)
+        } else {
+            sgemm(transB: true, m: N, n: M, k: K, a: x, lda: K, b: weight, ldb: K, beta: beta, c: y, ldc: M)
+        }
     }
 
     /// dy [N, out] -> dx [N, in] (overwritten), dW [out, in] and db [out] (accumulated).

@@ -2,63 +2,107 @@ import AtelierJob
 import AtelierModel
 import Foundation
 
-/// Samples text from a trained model: the context (at most the model's sequence length, the
-/// oldest tokens dropped) goes through a full forward pass for every new token, and the next token
-/// is drawn from the last position's logits with temperature and top-k, from a seeded generator.
+/// Samples text from a model: the prompt's last T tokens (T = the model's sequence length) go
+/// through the model once, filling a key/value cache, and each new token then costs one position's
+/// forward pass (`GenerationContext`; past T tokens the window slides, oldest dropped). The next
+/// token is drawn from the last position's logits with temperature and top-k, from a seeded
+/// generator. A sampler runs one generation at a time.
 public struct Sampler {
     public let model: BloomModel
     public var temperature: Double
     public var topK: Int
-    /// Ids at or past this are never sampled: the tokenizer's vocabulary, where the model's
-    /// embedding is padded past it (BLOOM: 250,680 tokens in 250,880 rows).
+    /// Only ids 0..<sampleableVocabulary are ever drawn: the tokenizer's vocabulary, which can be
+    /// smaller than the model's embedding (BLOOM pads 250,680 tokens to 250,880 rows). The logits
+    /// of the padding rows are ignored, as if masked to -infinity.
     public let sampleableVocabulary: Int
-    let acts: Activations
+    let context: GenerationContext
 
-    public init(model: BloomModel, temperature: Double, topK: Int, sampleableVocabulary: Int? = nil) {
-        self.model = model
-        self.sampleableVocabulary = min(sampleableVocabulary ?? model.shape.vocabSize, model.shape.vocabSize)
-        self.temperature = temperature
-        self.topK = topK
-        acts = Activations(shape: model.shape, batch: 1)
+    /// A sampler that may draw any id of the model's vocabulary.
+    public init(model: BloomModel, temperature: Double, topK: Int) {
+        self.init(model, temperature, topK, model.shape.vocabSize)
     }
 
-    /// Continues `prompt` by up to `maxTokens` tokens, stopping early at `stop`.
+    /// A sampler that draws only ids below `sampleableVocabulary` (the tokenizer's vocabulary size).
+    public init(model: BloomModel, temperature: Double, topK: Int, sampleableVocabulary: Int) throws {
+        guard (1...model.shape.vocabSize).contains(sampleableVocabulary) else {
+            throw VocabularyMismatch(sampleable: sampleableVocabulary, model: model.shape.vocabSize)
+        }
+        self.init(model, temperature, topK, sampleableVocabulary)
+    }
+
+    private init(_ model: BloomModel, _ temperature: Double, _ topK: Int, _ sampleable: Int) {
+        self.model = model
+        self.temperature = temperature
+        self.topK = topK
+        sampleableVocabulary = sampleable
+        context = GenerationContext(model: model)
+    }
+
+    /// A sampleable vocabulary the model cannot produce: empty, or more ids than its embedding has rows.
+    public struct VocabularyMismatch: Error, CustomStringConvertible {
+        public let sampleable: Int, model: Int
+        public var description: String {
+            "a vocabulary of \(sampleable) tokens to sample from, but the model's has \(model) (expected 1 to \(model))"
+        }
+    }
+
+    /// Continues `prompt` (at least one token) by up to `maxTokens` tokens, stopping early at `stop`.
     public func continuation(of prompt: [Int32], maxTokens: Int, stop: Int32?, seed: UInt64) -> [Int32] {
-        let T = model.shape.sequenceLength, V = model.shape.vocabSize
-        var context = prompt
+        guard maxTokens > 0 else { return [] }
         var out: [Int32] = []
         var rng = SeededRandom(seed: seed)
-        for _ in 0..<maxTokens {
-            let window = Array(context.suffix(T))
-            for t in 0..<T {
-                acts.tokens[t] = t < window.count ? window[t] : 0
-                acts.targets[t] = CrossEntropy.ignoreIndex
-            }
-            model.forward(acts)   // causal: the padding after the context does not change its logits
-            let logits = acts.logits + (window.count - 1) * V
-            let next = Int32(pick(logits, sampleableVocabulary, &rng))
+        var logits = context.start(prompt)
+        while true {
+            let next = Int32(pick(logits, &rng))
             if next == stop { break }
             out.append(next)
-            context.append(next)
+            if out.count == maxTokens { break }
+            logits = context.append(next)
         }
         return out
     }
 
-    /// Greedy at temperature 0; otherwise softmax(logits / temperature) over the top k.
-    func pick(_ logits: UnsafeMutablePointer<Float>, _ V: Int, _ rng: inout SeededRandom) -> Int {
-        var candidates = (0..<V).map { (index: $0, logit: Double(logits[$0])) }
-        if temperature <= 0 { return candidates.max { $0.logit < $1.logit }!.index }
-        if topK > 0 && topK < V {
-            candidates.sort { $0.logit > $1.logit }
-            candidates = Array(candidates.prefix(topK))
-        }
-        let top = candidates.map(\.logit).max()!
-        let weights = candidates.map { exp(($0.logit - top) / temperature) }
+    /// Greedy at temperature 0 (the first largest logit); otherwise softmax(logits / temperature)
+    /// over the top k (all when k is 0 or covers the vocabulary), drawn with one uniform number.
+    /// Reads logits [sampleableVocabulary] of the model's [V].
+    public func pick(_ logits: UnsafePointer<Float>, _ rng: inout SeededRandom) -> Int {
+        let n = sampleableVocabulary
+        if temperature <= 0 { return Self.argmax(logits, n) }
+        let candidates = topK > 0 && topK < n ? Self.largest(topK, of: logits, n) : Array(0..<n)
+        let values = candidates.map { Double(logits[$0]) }
+        let top = values.max()!
+        let weights = values.map { exp(($0 - top) / temperature) }
         var u = rng.nextUnit() * weights.reduce(0, +)
         for (c, w) in zip(candidates, weights) {
             u -= w
-            if u <= 0 { return c.index }
+            if u <= 0 { return c }
         }
-        return candidates.last!.index
+        return candidates.last!
+    }
+
+    /// The index of the first largest of x[0..<n].
+    static func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for i in 1..<n where x[i] > x[best] { best = i }
+        return best
+    }
+
+    /// The indices of the k largest of x[0..<n], largest first, equal values in index order (a
+    /// stable sort's order), kept in a sorted list that most values fail to enter.
+    public static func largest(_ k: Int, of x: UnsafePointer<Float>, _ n: Int) -> [Int] {
+        var kept: [Int] = []
+        kept.reserveCapacity(k + 1)
+        for i in 0..<n {
+            let v = x[i]
+            if kept.count == k && !(v > x[kept[k - 1]]) { continue }
+            var lo = 0, hi = kept.count   // insert after every kept value >= v
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if x[kept[mid]] >= v { lo = mid + 1 } else { hi = mid }
+            }
+            kept.insert(i, at: lo)
+            if kept.count > k { kept.removeLast() }
+        }
+        return kept
     }
 }

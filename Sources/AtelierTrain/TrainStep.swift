@@ -50,7 +50,7 @@ public final class TrainStep {
         // and the activations; BloomModel's parameters and gradients are allocated after them.
         optimizer = try AdamW(layout: ParameterLayout(shape: job.model), settings: job.optimizer)
         acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize)
-        model = BloomModel(shape: job.model)
+        model = try BloomModel.allocate(shape: job.model)
         model.layout.initialize(model.params, seed: job.seed)
         schedule = LearningRateSchedule(optimizer: job.optimizer, schedule: job.schedule)
         let slice = RankSlice(rank: comm.rank, worldSize: comm.size, globalBatchSize: job.batch.globalBatchSize,

@@ -27,6 +27,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure what overlapping the gradient all-reduce with backward hides, and the bytes each rank sends per step (under mpirun, best on the netns cluster with shaped links: docs/benchmarks.md).")
     var overlap = false
     @Option(help: "With --overlap: rounds of the three modes, in rotating order.") var rounds = 3
+    @Flag(help: "Measure greedy generation on BLOOM-560m's shape instead: prefill, time per token with the key/value cache, tokens/s, against a full forward per token (docs/benchmarks.md).")
+    var generate = false
+    @Option(help: "With --generate: the window of the full-forward anchor (2048 needs about 12 GB more).") var anchorWindow = 256
+    @Option(help: "With --generate: a Python with torch and transformers; times transformers' generate() on the same weights and compares the tokens (run from the repository root).")
+    var transformers: String?
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("Override a field of the benchmark job (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
@@ -70,6 +75,12 @@ struct BenchCommand: ParsableCommand {
         RankContext.run(loadJob: { world in
             try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
         }) { context in
+            if generate {
+                guard context.comm.rank == 0 else { return .success }
+                let bench = GenerateBench(threads: context.blasThreads, anchorWindow: anchorWindow, python: transformers)
+                try emit(try bench.measure(), after: context.kernels)
+                return .success
+            }
             if checkpoint {
                 guard context.comm.rank == 0 else { return .success }
                 try emit(try CheckpointBench(shape: context.job.model, directory: dir).measure())

@@ -79,11 +79,4 @@ struct BenchRun {
             mfu: flopsPerRank / peak[0], peak_rss_mb: rss[0] / 1e6, needed_mb: needed / 1e6,
             rss_over_needed: rss[0] / needed, loss: loss)
     }
-
-    /// Peak resident set of this process, in bytes (getrusage reports KiB on Linux).
-    func peakRSSBytes() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) * 1024
-    }
 }

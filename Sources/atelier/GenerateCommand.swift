@@ -37,7 +37,7 @@ struct GenerateCommand: ParsableCommand {
             guard topK >= 0 else { throw CLIError("--top-k \(topK): expected 0 (all) or more") }
             var built: BloomModel?
             let weights = try ModelWeights.load(path: checkpoint) { layout in
-                let model = BloomModel(shape: layout.shape)
+                let model = try BloomModel.allocate(shape: layout.shape, gradients: false)   // inference: no gradients
                 built = model
                 return model.params
             }
@@ -52,7 +52,7 @@ struct GenerateCommand: ParsableCommand {
             BLASRuntime.setThreads(ProcessInfo.processInfo.activeProcessorCount)
             let promptIDs = tok.encode(prompt)
             guard !promptIDs.isEmpty else { throw CLIError("--prompt is empty; give at least one character to continue") }
-            let ids = Sampler(model: model, temperature: temperature, topK: topK, sampleableVocabulary: tok.vocabularySize)
+            let ids = try Sampler(model: model, temperature: temperature, topK: topK, sampleableVocabulary: tok.vocabularySize)
                 .continuation(of: promptIDs, maxTokens: maxTokens, stop: tok.specialID("</s>"), seed: seed)
             let text = tok.decode(ids)
             if json {

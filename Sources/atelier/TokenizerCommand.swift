@@ -76,20 +76,10 @@ struct TokenizerCommand: ParsableCommand {
                 best = min(best, time.perf_counter() - t)
             print(best, count)
             """
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = ["-c", script, corpus, tokenizer, "\(repeats)"]
-            var env = ProcessInfo.processInfo.environment
-            env["RAYON_NUM_THREADS"] = "1"
-            env["TOKENIZERS_PARALLELISM"] = "false"
-            p.environment = env
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            let fields = String(decoding: data, as: UTF8.self).split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
-            guard p.terminationStatus == 0, fields.count == 2, let seconds = Double(fields[0]), let theirCount = Int(fields[1]) else {
+            let printed = try runPython(python, ["-c", script, corpus, tokenizer, "\(repeats)"],
+                                        environment: ["RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"])
+            let fields = printed.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+            guard fields.count == 2, let seconds = Double(fields[0]), let theirCount = Int(fields[1]) else {
                 throw CLIError("\(python) could not run the tokenizers measurement")
             }
             let theirs = bytes / seconds / 1e6

@@ -56,6 +56,22 @@ final class OpGradientTests: XCTestCase {
         }
     }
 
+    /// One row takes the matrix-vector path: with a bias, without, and accumulating (a residual add).
+    func testLinearForwardOfOneRowMatchesNaiveProduct() {
+        let K = 5, M = 3
+        let x: [Float] = [1, -2, 0.5, 3, -1]
+        let w: [Float] = (0..<M * K).map { Float($0) * 0.25 - 1 }
+        let b: [Float] = [0.5, -0.25, 2]
+        let product = (0..<M).map { m in (0..<K).reduce(Float(0)) { $0 + x[$1] * w[m * K + $1] } }
+        var y = [Float](repeating: 9, count: M)
+        Linear.forward(y: &y, x: x, weight: w, bias: b, rows: 1, inFeatures: K, outFeatures: M)
+        XCTAssertEqual(y, zip(product, b).map(+))
+        Linear.forward(y: &y, x: x, weight: w, bias: nil, rows: 1, inFeatures: K, outFeatures: M)
+        XCTAssertEqual(y, product)
+        Linear.forward(y: &y, x: x, weight: w, bias: b, rows: 1, inFeatures: K, outFeatures: M, accumulate: true)
+        XCTAssertEqual(y, (0..<M).map { product[$0] + product[$0] + b[$0] })
+    }
+
     func testGeLUForwardAndBackward() {
         let n = 53
         var x = pseudoRandom(n, seed: 9, scale: 4)

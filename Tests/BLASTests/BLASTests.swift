@@ -13,6 +13,16 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(c, [21, 15, 48, 33])
     }
 
+    func testStridedSgemvMatchesNaiveProduct() {
+        let a: [Float] = [1, 2, 3, 99, 4, 5, 6, 99]   // [2, 3] with row stride 4
+        let x: [Float] = [1, 0, 2]
+        var y: [Float] = [10, 20]
+        sgemv(m: 2, n: 3, a: a, lda: 4, x: x, beta: 0, y: &y)
+        XCTAssertEqual(y, [7, 16])
+        sgemv(m: 2, n: 3, alpha: 2, a: a, lda: 4, x: x, beta: 1, y: &y)
+        XCTAssertEqual(y, [21, 48])
+    }
+
     func testKernelChoice() {
         let avx512: Set<String> = ["avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"]
         XCTAssertTrue(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512, environment: [:]))
