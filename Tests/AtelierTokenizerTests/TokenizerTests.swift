@@ -130,12 +130,17 @@ final class TokenizerTests: XCTestCase {
     }
 
     /// Hugging Face `tokenizers` loads our tokenizer.json and gives the same ids, and we load one
-    /// it trained with BLOOM's configuration and give its ids. Runs where ATELIER_TEST_PYTHON names
-    /// a Python with `tokenizers`.
+    /// it trained with BLOOM's configuration (and post-processor) and give its ids. Needs a Python
+    /// with `tokenizers` (ATELIER_TEST_PYTHON, else python3; .ci/run installs it).
     func testHuggingFaceTokenizersAgree() throws {
-        guard let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] else {
-            throw XCTSkip("set ATELIER_TEST_PYTHON to a Python with the tokenizers package")
-        }
+        let python = ProcessInfo.processInfo.environment["ATELIER_TEST_PYTHON"] ?? "python3"
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import tokenizers"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        try XCTSkipUnless(probe.terminationStatus == 0, "\(python) lacks the tokenizers package (.ci/run installs it); set ATELIER_TEST_PYTHON to a Python that has it")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-hf-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -165,8 +170,8 @@ final class TokenizerTests: XCTestCase {
         """
         try script.write(to: dir.appendingPathComponent("check.py"), atomically: true, encoding: .utf8)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [dir.appendingPathComponent("check.py").path, dir.path]
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [python, dir.appendingPathComponent("check.py").path, dir.path]
         try p.run()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
