@@ -9,7 +9,6 @@ public enum CountryIntensity {
         return (entry.0, entry.1, entry.2)
     }
 
-    public static var codes: [String] { table.keys.sorted() }
 
     static let table: [String: (String, Double, Int)] = [
         "ABW": ("Aruba", 561.2, 2022),

@@ -3,6 +3,5 @@ public enum ByteVocabulary {
     public static let bos: Int32 = 256        // <s>
     public static let eos: Int32 = 257        // </s>, appended after each document
     public static let pad: Int32 = 258        // <pad>
-    public static let unk: Int32 = 259        // <unk> (never produced by byte-level encoding)
-    public static let minimumSize = 260
+    public static let minimumSize = 260       // and <unk> at 259, which byte-level encoding never produces
 }

@@ -54,10 +54,6 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public func zero() { memset(base, 0, count * MemoryLayout<Float>.stride) }
 
-    public func copy(from other: FloatBuffer) {
-        precondition(other.count == count)
-        memcpy(base, other.base, count * MemoryLayout<Float>.stride)
-    }
 
     public var array: [Float] { Array(buffer) }
 

@@ -2,13 +2,11 @@ import Foundation
 
 /// Errors of the tokenizer, naming what and where.
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
-    case invalidUTF8(source: String, offset: Int)
     case badFile(path: String, problem: String)
     case badTraining(String)
 
     public var description: String {
         switch self {
-        case .invalidUTF8(let source, let offset): return "\(source): invalid UTF-8 at byte \(offset)"
         case .badFile(let path, let problem): return "\(path): \(problem)"
         case .badTraining(let problem): return "tokenizer training: \(problem)"
         }
@@ -72,12 +70,6 @@ public final class BPETokenizer: @unchecked Sendable {
     public func encode(_ text: String) -> [Int32] {
         var text = text
         return text.withUTF8 { encode(utf8: $0) }
-    }
-
-    /// Encodes bytes that must be UTF-8; invalid input is an error naming `source` and the offset.
-    public func encode(bytes: [UInt8], source: String) throws -> [Int32] {
-        if let bad = Self.firstInvalidUTF8(bytes) { throw TokenizerError.invalidUTF8(source: source, offset: bad) }
-        return bytes.withUnsafeBufferPointer { encode(utf8: $0) }
     }
 
     /// Encodes valid UTF-8.
@@ -172,31 +164,5 @@ public final class BPETokenizer: @unchecked Sendable {
     /// character) become U+FFFD, as in Hugging Face's decoder.
     public func decode(_ ids: [Int32]) -> String {
         String(decoding: decodeBytes(ids), as: UTF8.self)
-    }
-
-    /// The offset of the first byte that is not part of valid UTF-8, or nil.
-    public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let b = bytes[i]
-            if b < 0x80 { i += 1; continue }
-            let length: Int, minimum: UInt32
-            switch b {
-            case 0xC2...0xDF: length = 2; minimum = 0x80
-            case 0xE0...0xEF: length = 3; minimum = 0x800
-            case 0xF0...0xF4: length = 4; minimum = 0x10000
-            default: return i
-            }
-            guard i + length <= n else { return i }
-            var scalar = UInt32(b) & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07)
-            for k in 1..<length {
-                guard bytes[i + k] & 0xC0 == 0x80 else { return i }
-                scalar = scalar << 6 | UInt32(bytes[i + k] & 0x3F)
-            }
-            guard scalar >= minimum, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return i }
-            i += length
-        }
-        return nil
     }
 }

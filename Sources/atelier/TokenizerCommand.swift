@@ -46,7 +46,6 @@ struct TokenizerCommand: ParsableCommand {
         @Option(help: "Repetitions; the best is kept.") var repeats = 3
 
         func run() throws {
-            let tok = try BPETokenizer.load(path: tokenizer)
             let documents = try JSONLinesReader.read(path: corpus).documents.map(\.text)
             let bytes = Double(documents.reduce(0) { $0 + $1.utf8.count })
             var best = Double.infinity
@@ -59,7 +58,6 @@ struct TokenizerCommand: ParsableCommand {
                 for d in documents { count += fresh.encode(d).count }
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
-            _ = tok
             let ours = bytes / best / 1e6
             print(String(format: "atelier: %.2f MB/s (%.1f MB, %d tokens, best of %d)", ours, bytes / 1e6, count, repeats))
             guard let python else { return }
