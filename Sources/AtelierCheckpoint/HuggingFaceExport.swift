@@ -41,11 +41,16 @@ public enum HuggingFaceExport {
         let names = shards.count == 1 ? [HuggingFaceWeights.single]
             : (1...shards.count).map { String(format: "model-%05d-of-%05d.safetensors", $0, shards.count) }
         let suffix = ".tmp-\(getpid())"
-        var staged: [String] = []
+        var staged: [String] = []      // written in full under their temporary names
+        var attempted: [String] = []   // started: a failure removes these temporaries, partial or whole
+        func stage(_ name: String, _ write: (String) throws -> Void) throws {
+            attempted.append(name)
+            try write(directory + "/" + name + suffix)
+            staged.append(name)
+        }
         do {
             for (name, shard) in zip(names, shards) {
-                try SafetensorsWriter.write(path: directory + "/" + name + suffix, tensors: shard, dtype: dtype, metadata: ["format": "pt"])
-                staged.append(name)
+                try stage(name) { try SafetensorsWriter.write(path: $0, tensors: shard, dtype: dtype, metadata: ["format": "pt"]) }
             }
             var documents: [(String, Data)] = [
                 ("config.json", try json(config.configJSON(dtype: dtype))),
@@ -58,20 +63,22 @@ public enum HuggingFaceExport {
                 documents.append((HuggingFaceWeights.index, try json(["metadata": ["total_size": total], "weight_map": map])))
             }
             for (name, data) in documents + extraFiles.map({ ($0.name, $0.contents) }) {
-                try data.write(to: URL(fileURLWithPath: directory + "/" + name + suffix))
-                staged.append(name)
+                try stage(name) { try data.write(to: URL(fileURLWithPath: $0)) }
+            }
+            // Everything is written: into place, then the earlier export's weight files the new one
+            // does not use.
+            for (i, name) in staged.enumerated() where rename(directory + "/" + name + suffix, directory + "/" + name) != 0 {
+                let reason = String(cString: strerror(errno))
+                attempted = Array(staged[i...])
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name, NSLocalizedDescriptionKey: reason])
             }
         } catch {
-            for name in staged + names { try? fm.removeItem(atPath: directory + "/" + name + suffix) }
+            for name in attempted { try? fm.removeItem(atPath: directory + "/" + name + suffix) }
             throw error
         }
         let keep = Set(staged)
         for old in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(old) && isWeightFile(old) {
             try fm.removeItem(atPath: directory + "/" + old)
-        }
-        for name in staged where rename(directory + "/" + name + suffix, directory + "/" + name) != 0 {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name,
-                                                            NSLocalizedDescriptionKey: String(cString: strerror(errno))])
         }
         return Written(files: staged, weightBytes: tensors.reduce(0) { $0 + $1.count * dtype.size })
     }

@@ -50,4 +50,17 @@ public struct ModelWeights {
         return ModelWeights(path: path, shape: shape, layout: layout, params: params, origin: .checkpoint(info),
                             tokenizer: job.data.kind == .indexed ? job.data.tokenizer : nil, unusedTensors: [])
     }
+
+    /// Says on standard error which tensors of a Hugging Face directory were not loaded (nothing is
+    /// dropped without a word); `atelier train` says the same when it starts from one.
+    public func warnAboutUnusedTensors() {
+        if let message = Self.unusedTensorsMessage(path, unusedTensors) { FileHandle.standardError.write(Data("atelier: \(message)\n".utf8)) }
+    }
+
+    /// The warning for tensors of `directory` that were not loaded; nil when there are none.
+    public static func unusedTensorsMessage(_ directory: String, _ unused: [String]) -> String? {
+        guard !unused.isEmpty else { return nil }
+        let names = unused.prefix(5).joined(separator: ", ") + (unused.count > 5 ? ", ..." : "")
+        return "\(directory): \(unused.count) tensor\(unused.count == 1 ? "" : "s") BLOOM's layout has no place for, not loaded: \(names)"
+    }
 }

@@ -86,13 +86,4 @@ public final class SafetensorsFile: @unchecked Sendable {
             start += n
         }
     }
-
-    /// A tensor's values as fp32 (for tests and small tensors).
-    public func floats(_ name: String) -> [Float]? {
-        guard let entry = entries[name] else { return nil }
-        return [Float](unsafeUninitializedCapacity: entry.count) { buffer, initialized in
-            read(entry, into: buffer.baseAddress!)
-            initialized = entry.count
-        }
-    }
 }

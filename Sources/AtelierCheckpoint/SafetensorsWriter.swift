@@ -25,9 +25,10 @@ public enum SafetensorsWriter {
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
+        // Data.write and FileHandle(forWritingTo:) throw what really went wrong (no such
+        // directory, a full disk, permissions).
+        try Data().write(to: URL(fileURLWithPath: path))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var lengthBytes = Data()
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { lengthBytes.append(contentsOf: $0) }

@@ -128,7 +128,7 @@ public struct Preprocess {
                 written.append((prefix, lengths.count, bin.bytesWritten / type.size))
             }
             for path in temporary where rename(path, String(path.dropLast(4))) != 0 {
-                throw DataError.unreadable(path: path, reason: "cannot be renamed: \(String(cString: strerror(errno)))")
+                throw DataError.unwritable(path: String(path.dropLast(4)), reason: "cannot be put in place: \(String(cString: strerror(errno)))")
             }
             return written
         } catch {

@@ -64,13 +64,17 @@ public final class IncrementalScratch: @unchecked Sendable {
     let logits: UnsafeMutablePointer<Float>         // [V]
     let buffers: [FloatBuffer]
 
-    public init(shape: ModelShape, capacity: Int? = nil, rows: Int = 128) {
+    public init(shape: ModelShape, capacity: Int? = nil, rows: Int = 128) throws {
         let C = shape.hiddenSize
         self.rows = rows
         self.capacity = capacity ?? shape.sequenceLength
         precondition(rows > 0 && self.capacity > 0)
-        buffers = [rows * C, rows * C, rows * C, rows * 3 * C, rows * 4 * C, rows * 4 * C, rows, rows,
-                   rows * self.capacity, shape.vocabSize].map { FloatBuffer(count: $0) }
+        buffers = try [checkedProduct(rows, C), checkedProduct(rows, C), checkedProduct(rows, C), checkedProduct(rows, 3, C),
+                       checkedProduct(rows, 4, C), checkedProduct(rows, 4, C), rows, rows, checkedProduct(rows, self.capacity),
+                       shape.vocabSize].map { count in
+            guard let count else { throw AllocationFailed(what: "generation's scratch", floats: nil) }
+            return try FloatBuffer(count: count, for: "generation's scratch")
+        }
         let p = buffers.map(\.base)
         x = p[0]; ln = p[1]; att = p[2]; qkv = p[3]; fc = p[4]; gelu = p[5]; mean = p[6]; rstd = p[7]; scores = p[8]; logits = p[9]
     }

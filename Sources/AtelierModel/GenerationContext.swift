@@ -11,10 +11,11 @@ public final class GenerationContext: @unchecked Sendable {
     public private(set) var window: [Int32] = []
 
     /// `chunkRows`: positions a prefill processes at once (its scratch memory grows with it).
-    public init(model: BloomModel, chunkRows: Int = 128) {
+    /// Throws `AllocationFailed` when the cache or the scratch does not fit.
+    public init(model: BloomModel, chunkRows: Int = 128) throws {
         self.model = model
-        cache = KeyValueCache(shape: model.shape)
-        scratch = IncrementalScratch(shape: model.shape, rows: chunkRows)
+        cache = try KeyValueCache(shape: model.shape)
+        scratch = try IncrementalScratch(shape: model.shape, rows: chunkRows)
     }
 
     /// Bytes of the cache and the scratch, beyond the model's parameters.

@@ -10,11 +10,16 @@ public final class KeyValueCache: @unchecked Sendable {
     public private(set) var count = 0
     let storage: FloatBuffer
 
-    public init(shape: ModelShape, capacity: Int? = nil) {
+    /// Throws `AllocationFailed` when the cache does not fit (its size comes from the model's file).
+    public init(shape: ModelShape, capacity: Int? = nil) throws {
         layers = shape.layers; heads = shape.heads; headDim = shape.headDim
         self.capacity = capacity ?? shape.sequenceLength
         precondition(self.capacity > 0)
-        storage = FloatBuffer(count: layers * 2 * heads * self.capacity * headDim)
+        let advice = "generation keeps keys and values for the model's whole window (seq_length); use a model with a shorter one"
+        guard let floats = checkedProduct(layers, 2, heads, self.capacity, headDim) else {
+            throw AllocationFailed(what: "the key/value cache", floats: nil, advice: advice)
+        }
+        storage = try FloatBuffer(count: floats, for: "the key/value cache", advice: advice)
     }
 
     public var isFull: Bool { count == capacity }

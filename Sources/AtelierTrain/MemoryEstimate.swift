@@ -97,9 +97,10 @@ public struct MemoryEstimate: Encodable, Sendable {
     /// Bytes on rank 0, which also holds the checkpoint snapshot.
     public var rankZero: Int { parts.reduce(0) { $0 + $1.bytes } }
 
-    /// Bytes the ranks on one node need together.
+    /// Bytes the ranks on one node need together; Int.max when that does not even fit in an Int
+    /// (a job so large it is refused all the same).
     public func node(ranks: Int, hostsRankZero: Bool) -> Int {
-        perRank * ranks + (hostsRankZero ? rankZero - perRank : 0)
+        checkedSum([checkedProduct(perRank, ranks), hostsRankZero ? rankZero - perRank : 0]) ?? Int.max
     }
 
     /// The part that takes the most memory on a rank.

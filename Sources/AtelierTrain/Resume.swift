@@ -86,9 +86,7 @@ enum Resume {
         if comm.rank == 0 {
             do {
                 let unused = try HuggingFaceWeights.load(directory: directory, layout: step.model.layout, into: step.model.params)
-                if !unused.isEmpty {
-                    warn("\(directory): \(unused.count) tensor\(unused.count == 1 ? "" : "s") BLOOM's layout has no place for, not loaded: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", ..." : "")")
-                }
+                if let message = ModelWeights.unusedTensorsMessage(directory, unused) { warn(message) }
             } catch {
                 failure = error
                 status[0] = 1

@@ -18,8 +18,8 @@ public struct Sampler {
     let context: GenerationContext
 
     /// A sampler that may draw any id of the model's vocabulary.
-    public init(model: BloomModel, temperature: Double, topK: Int) {
-        self.init(model, temperature, topK, model.shape.vocabSize)
+    public init(model: BloomModel, temperature: Double, topK: Int) throws {
+        try self.init(model, temperature, topK, model.shape.vocabSize)
     }
 
     /// A sampler that draws only ids below `sampleableVocabulary` (the tokenizer's vocabulary size).
@@ -27,15 +27,15 @@ public struct Sampler {
         guard (1...model.shape.vocabSize).contains(sampleableVocabulary) else {
             throw VocabularyMismatch(sampleable: sampleableVocabulary, model: model.shape.vocabSize)
         }
-        self.init(model, temperature, topK, sampleableVocabulary)
+        try self.init(model, temperature, topK, sampleableVocabulary)
     }
 
-    private init(_ model: BloomModel, _ temperature: Double, _ topK: Int, _ sampleable: Int) {
+    private init(_ model: BloomModel, _ temperature: Double, _ topK: Int, _ sampleable: Int) throws {
         self.model = model
         self.temperature = temperature
         self.topK = topK
         sampleableVocabulary = sampleable
-        context = GenerationContext(model: model)
+        context = try GenerationContext(model: model)
     }
 
     /// A sampleable vocabulary the model cannot produce: empty, or more ids than its embedding has rows.

@@ -1,6 +1,7 @@
 import AtelierAccounting
 import AtelierDistributed
 import AtelierJob
+import AtelierTokenizer
 import AtelierTrain
 import AtelierCheckpoint
 import AtelierData
@@ -24,6 +25,7 @@ enum ExitStatus: Int32 {
         case is JobError, is JobChanged, is RankAgreement.Mismatch, is CheckpointError, is HuggingFaceConfig.Mismatch, is SafetensorsFile.FormatError:
             return (.badInput, true)
         case is MemoryShortfall: return (.badInput, true)   // every rank decided alike
+        case is TokenizerError, is Preprocess.Failure, is CLIError, is Sampler.VocabularyMismatch: return (.badInput, false)
         case DataError.unwritable: return (.failure, false)
         case is DataError, is AllocationFailed: return (.badInput, false)
         case let e as AccountingError:

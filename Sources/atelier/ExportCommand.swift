@@ -35,6 +35,7 @@ struct ExportCommand: ParsableCommand {
                 throw CLIError("--max-shard-size \(maxShardSize): expected a size such as 5GB, 500MB, 2GiB or a byte count")
             }
             weights = try ModelWeights.load(path: checkpoint)
+            weights.warnAboutUnusedTensors()
             var config = HuggingFaceConfig(shape: weights.shape, tokens: .byteLevel)
             if case .huggingFace(let theirs) = weights.origin { config.tokens = theirs.tokens }
             var extra: [(name: String, contents: Data)] = []
@@ -50,7 +51,7 @@ struct ExportCommand: ParsableCommand {
                                                   maxShardBytes: maxBytes, extraFiles: extra, to: outdir)
         } catch {
             FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
-            throw ExitCode(Self.exitCode(error))
+            throw ExitCode(ExitStatus.of(error).0.rawValue)   // bad input 2; a failure to write (a full disk) 1
         }
         let from: String
         switch weights.origin {
@@ -68,13 +69,5 @@ struct ExportCommand: ParsableCommand {
             where tokenizer.specialID(text) != nil { config[key] = text }
         return [("tokenizer.json", json),
                 ("tokenizer_config.json", try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]))]
-    }
-
-    /// Bad input is 2; a failure to write (a full disk, no permission) is 1.
-    static func exitCode(_ error: Error) -> Int32 {
-        if error is CocoaError || (error as NSError).domain == NSCocoaErrorDomain || (error as NSError).domain == NSPOSIXErrorDomain {
-            return ExitStatus.failure.rawValue
-        }
-        return ExitStatus.badInput.rawValue
     }
 }

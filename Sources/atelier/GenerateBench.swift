@@ -120,7 +120,7 @@ struct GenerateBench {
         _ = sampler.continuation(of: prompt, maxTokens: 2, stop: nil, seed: seed)   // pages the weights in
 
         // The parts: the prompt's prefill, then one position per new token.
-        let context = GenerationContext(model: model)
+        let context = try GenerationContext(model: model)
         var prefill: [Double] = []
         var logits = context.start(prompt)
         for _ in 0..<3 { prefill.append(seconds { logits = context.start(prompt) }) }
@@ -149,8 +149,8 @@ struct GenerateBench {
         // transformers again, after atelier: the machine's load drifts, so it gets the faster of a
         // run before and a run after atelier's.
         if let python { runs.append(try runTransformers(python: python, prompt: prompt, load: true)) }
-        let comparison = runs.min { $0.total_s < $1.total_s }.map { r in
-            compare(r, totals: runs.map(\.total_s), tokens: tokens, gaps: gaps, tokensPerSecond: tokensPerSecond, prompt: prompt,
+        let comparison = try runs.min { $0.total_s < $1.total_s }.map { r in
+            try compare(r, totals: runs.map(\.total_s), tokens: tokens, gaps: gaps, tokensPerSecond: tokensPerSecond, prompt: prompt,
                     context: context, sampler: sampler)
         }
         return Report(
@@ -166,7 +166,12 @@ struct GenerateBench {
     /// tokens (teacher-forced: each step checks the model on the same context, so one near-tie does
     /// not decide the rest). `gaps` are atelier's top-two logit gaps in its own run.
     func compare(_ r: TransformersRun, totals: [Double], tokens: [Int32], gaps: [Double], tokensPerSecond: Double, prompt: [Int32],
-                 context: GenerationContext, sampler: Sampler) -> Comparison {
+                 context: GenerationContext, sampler: Sampler) throws -> Comparison {
+        // what the script printed is checked before it indexes anything
+        guard !r.tokens.isEmpty, r.top_two_gaps.count == r.tokens.count, r.chosen_logits.count == r.tokens.count,
+              r.tokens.allSatisfy({ (0..<Self.sampleable).contains(Int($0)) }), r.total_s > 0 else {
+            throw CLIError("\(script) printed \(r.tokens.count) tokens with \(r.top_two_gaps.count) gaps and \(r.chosen_logits.count) logits, or ids outside 0..<\(Self.sampleable); is it the script of this atelier?")
+        }
         let theirs = Double(Self.newTokens) / r.total_s
         let agree = zip(tokens, r.tokens).prefix { $0 == $1 }.count
         let there = agree < min(gaps.count, r.top_two_gaps.count) ? [r.top_two_gaps[agree], gaps[agree]] : nil

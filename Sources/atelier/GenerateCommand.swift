@@ -42,6 +42,7 @@ struct GenerateCommand: ParsableCommand {
                 return model.params
             }
             guard let model = built else { throw CLIError("\(checkpoint): no model was read") }
+            weights.warnAboutUnusedTensors()
             guard let path = tokenizer ?? weights.tokenizer else {
                 throw CLIError("\(checkpoint): no tokenizer goes with it (a byte-level job, or a directory without tokenizer.json); pass --tokenizer")
             }
@@ -63,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
             }
         } catch {
             FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
-            throw ExitCode(ExitStatus.badInput.rawValue)
+            throw ExitCode(ExitStatus.of(error).0.rawValue)
         }
     }
 }

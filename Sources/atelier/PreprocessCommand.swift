@@ -43,7 +43,7 @@ struct PreprocessCommand: ParsableCommand {
         var tokenizeSeconds = 0.0, type = IndexedDataset.TokenType.uint16
         do {
             let tok = try BPETokenizer.load(path: tokenizer)
-            guard let eodIndex = tok.specials.firstIndex(of: "</s>") else { throw Preprocess.Failure.noEndOfDocument(tokenizer: tokenizer) }
+            guard let eod = tok.specialID("</s>") else { throw Preprocess.Failure.noEndOfDocument(tokenizer: tokenizer) }
             type = .forVocabulary(tok.vocabularySize)
             let range = try Preprocess.byteRange(rank: comm.rank, of: comm.size, path: input)
             let directory = (outputPrefix as NSString).deletingLastPathComponent
@@ -51,7 +51,7 @@ struct PreprocessCommand: ParsableCommand {
             let progress = ProgressBar(total: range.count, what: "of rank 0's \(String(format: "%.1f", Double(range.count) / 1e6)) MB",
                                        enabled: comm.rank == 0 && isatty(STDERR_FILENO) != 0)
             let tokenizeStart = Date()
-            summary = try Preprocess.tokenize(range, options: options, tokenizer: tok, eod: tok.specialIDs[eodIndex], type: type,
+            summary = try Preprocess.tokenize(range, options: options, tokenizer: tok, eod: eod, type: type,
                                               part: part, progress: progress.show)
             progress.end()
             tokenizeSeconds = Date().timeIntervalSince(tokenizeStart)

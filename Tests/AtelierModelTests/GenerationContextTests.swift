@@ -29,9 +29,9 @@ final class GenerationContextTests: XCTestCase {
     /// Greedy decoding from a 21-token prompt (three prefill chunks of 8 rows) for 30 tokens, past
     /// the window of 40: at every step the cached path's logits equal the full forward's over the
     /// last 40 tokens to float tolerance, and both choose the same token.
-    func testLogitsMatchTheFullForwardOverTheSlidingWindow() {
+    func testLogitsMatchTheFullForwardOverTheSlidingWindow() throws {
         let model = model()
-        let context = GenerationContext(model: model, chunkRows: 8)
+        let context = try GenerationContext(model: model, chunkRows: 8)
         let acts = Activations(shape: shape, batch: 1)
         var tokens: [Int32] = (0..<21).map { Int32(($0 * 11 + 5) % 29) }
         var logits = context.start(tokens)
@@ -56,9 +56,9 @@ final class GenerationContextTests: XCTestCase {
     }
 
     /// After a prefill the cache holds exactly the keys and values the full forward computes.
-    func testCacheHoldsEachPositionsKeysAndValues() {
+    func testCacheHoldsEachPositionsKeysAndValues() throws {
         let model = model()
-        let context = GenerationContext(model: model, chunkRows: 8)
+        let context = try GenerationContext(model: model, chunkRows: 8)
         let acts = Activations(shape: shape, batch: 1)
         let prompt: [Int32] = (0..<13).map { Int32(($0 * 7 + 2) % 29) }
         _ = context.start(prompt)
@@ -83,7 +83,7 @@ final class GenerationContextTests: XCTestCase {
     }
 
     /// A model built for inference only has no gradient buffer and computes what a training model does.
-    func testInferenceOnlyModelAllocatesNoGradients() {
+    func testInferenceOnlyModelAllocatesNoGradients() throws {
         let inference = model(gradients: false), training = model(gradients: true)
         XCTAssertEqual(inference.grads.count, 0)
         XCTAssertFalse(inference.hasGradients)
@@ -92,7 +92,7 @@ final class GenerationContextTests: XCTestCase {
         let acts = Activations(shape: shape, batch: 1)
         let prompt: [Int32] = [1, 2, 3, 4, 5]
         XCTAssertEqual(referenceLogits(inference, acts, prompt), referenceLogits(training, acts, prompt))
-        let a = GenerationContext(model: inference), b = GenerationContext(model: training)
+        let a = try GenerationContext(model: inference), b = try GenerationContext(model: training)
         XCTAssertEqual(Array(UnsafeBufferPointer(start: a.start(prompt), count: shape.vocabSize)),
                        Array(UnsafeBufferPointer(start: b.start(prompt), count: shape.vocabSize)))
     }

@@ -20,7 +20,7 @@ final class SamplerTests: XCTestCase {
     /// The tokens the sampler gave before the key/value cache (a full forward over the window for
     /// every token, a sort of all candidates), recorded from that code: same seeds, same tokens.
     /// 5 + 14 tokens exceed the window of 8, so the window slides in every case.
-    func testSameTokensAsTheFullForwardSampler() {
+    func testSameTokensAsTheFullForwardSampler() throws {
         let model = Self.model()
         let recorded: [(temperature: Double, topK: Int, seed: UInt64, tokens: [Int32])] = [
             (0.0, 40, 1, [53, 27, 21, 27, 21, 21, 55, 55, 37, 26, 10, 50, 54, 11]),
@@ -31,13 +31,13 @@ final class SamplerTests: XCTestCase {
             (2.0, 3, 5, [53, 37, 37, 27, 21, 27, 21, 55, 31, 53, 24, 55, 37, 49]),
         ]
         for r in recorded {
-            let sampler = Sampler(model: model, temperature: r.temperature, topK: r.topK)
+            let sampler = try Sampler(model: model, temperature: r.temperature, topK: r.topK)
             XCTAssertEqual(sampler.continuation(of: Self.prompt, maxTokens: 14, stop: nil, seed: r.seed), r.tokens,
                            "temperature \(r.temperature), top-k \(r.topK), seed \(r.seed)")
         }
-        let greedy = Sampler(model: model, temperature: 0, topK: 40)
+        let greedy = try Sampler(model: model, temperature: 0, topK: 40)
         XCTAssertEqual(greedy.continuation(of: Self.prompt, maxTokens: 14, stop: 21, seed: 1), [53, 27])
-        XCTAssertEqual(Sampler(model: model, temperature: 0.9, topK: 10)
+        XCTAssertEqual(try Sampler(model: model, temperature: 0.9, topK: 10)
             .continuation(of: Array(1...11), maxTokens: 6, stop: nil, seed: 2), [37, 37, 37, 37, 37, 37],
                        "a prompt longer than the window keeps its last 8 tokens")
         XCTAssertEqual(greedy.continuation(of: Self.prompt, maxTokens: 3, stop: nil, seed: 1), [53, 27, 21],
@@ -65,7 +65,7 @@ final class SamplerTests: XCTestCase {
 
     /// Argmax and the partial top-k selection choose what the sort of every candidate chose, with
     /// the same generator draws, also among many equal logits (a handful of distinct values).
-    func testPickMatchesTheSortOfEveryCandidate() {
+    func testPickMatchesTheSortOfEveryCandidate() throws {
         let model = Self.model()
         var data = SeededRandom(seed: 42)
         var checked = 0
@@ -73,7 +73,7 @@ final class SamplerTests: XCTestCase {
             let distinct = trial % 3 == 0 ? 4 : 1000
             let logits = (0..<61).map { _ in Float(Int(data.nextUnit() * Double(distinct))) * 0.25 - 3 }
             for (temperature, topK) in [(0.0, 40), (0.8, 5), (1.0, 0), (1.5, 61), (0.5, 1), (2.0, 60), (1.0, 17)] {
-                let sampler = Sampler(model: model, temperature: temperature, topK: topK)
+                let sampler = try Sampler(model: model, temperature: temperature, topK: topK)
                 var a = SeededRandom(seed: UInt64(trial)), b = a
                 let chosen = logits.withUnsafeBufferPointer { sampler.pick($0.baseAddress!, &a) }
                 XCTAssertEqual(chosen, Self.referencePick(logits, temperature: temperature, topK: topK, &b),
@@ -91,7 +91,7 @@ final class SamplerTests: XCTestCase {
         let model = Self.model()
         var unlimited = Set<Int32>(), limited = Set<Int32>()
         for seed in UInt64(1)...8 {
-            unlimited.formUnion(Sampler(model: model, temperature: 2, topK: 0)
+            unlimited.formUnion(try Sampler(model: model, temperature: 2, topK: 0)
                 .continuation(of: Self.prompt, maxTokens: 10, stop: nil, seed: seed))
             limited.formUnion(try Sampler(model: model, temperature: 2, topK: 0, sampleableVocabulary: 20)
                 .continuation(of: Self.prompt, maxTokens: 10, stop: nil, seed: seed))
@@ -110,7 +110,7 @@ final class SamplerTests: XCTestCase {
         }
     }
 
-    func testSampleableVocabularyOutsideTheModelIsAnError() {
+    func testSampleableVocabularyOutsideTheModelIsAnError() throws {
         let model = Self.model()
         XCTAssertThrowsError(try Sampler(model: model, temperature: 0, topK: 0, sampleableVocabulary: 62)) { error in
             XCTAssertEqual("\(error)", "a vocabulary of 62 tokens to sample from, but the model's has 61 (expected 1 to 61)")
