@@ -215,6 +215,10 @@ final class DataPipelineTests: XCTestCase {
         let missing = try AtelierProcess.run(["preprocess", dir.appendingPathComponent("none.jsonl").path, "--tokenizer", tokenizer])
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("none.jsonl"), missing.stderr)
+        // a tokenizer that is not there is bad input too (exit 2), not a failure
+        let noTokenizer = try AtelierProcess.run(["preprocess", corpus, "--tokenizer", dir.appendingPathComponent("none.json").path])
+        XCTAssertEqual(noTokenizer.status, 2, noTokenizer.stderr)
+        XCTAssertTrue(noTokenizer.stderr.contains("none.json"), noTokenizer.stderr)
     }
 
     /// A full disk while preprocessing is a failure (exit 1) named as a write, not "cannot read
