@@ -116,31 +116,30 @@ public final class BloomModel: @unchecked Sendable {
         observer?.gradientsReady(layout.finalNormRange)
         for l in stride(from: shape.layers - 1, through: 0, by: -1) {
             let o = layout.blocks[l], a = acts.blocks[l]
-            let units = o.backwardUnits   // fc2, fc1, ln2, dense, qkv, ln1
             // MLP: residual[l+1] = residualMid + fc2(gelu(fc1(ln2(residualMid))))
             Linear.backward(dx: acts.dFC, dweight: g + o.fc2Weight, dbias: g + o.fc2Bias, dy: dres, x: a.gelu,
                             weight: w + o.fc2Weight, rows: N, inFeatures: 4 * C, outFeatures: C)
-            observer?.gradientsReady(units[0])
+            observer?.gradientsReady(o.fc2Range)
             GeLU.backward(dinout: acts.dFC, x: a.fc, count: N * 4 * C)
             Linear.backward(dx: dh, dweight: g + o.fc1Weight, dbias: g + o.fc1Bias, dy: acts.dFC, x: a.ln2,
                             weight: w + o.fc1Weight, rows: N, inFeatures: C, outFeatures: 4 * C)
-            observer?.gradientsReady(units[1])
+            observer?.gradientsReady(o.fc1Range)
             LayerNorm.backward(dx: dres, dweight: g + o.ln2Weight, dbias: g + o.ln2Bias, dout: dh, x: a.residualMid,
                                weight: w + o.ln2Weight, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, channels: C)
-            observer?.gradientsReady(units[2])
+            observer?.gradientsReady(o.ln2Range)
             // attention: residualMid = residual[l] + dense(attention(qkv(ln1(residual[l]))))
             Linear.backward(dx: dh, dweight: g + o.denseWeight, dbias: g + o.denseBias, dy: dres, x: a.att,
                             weight: w + o.denseWeight, rows: N, inFeatures: C, outFeatures: C)
-            observer?.gradientsReady(units[3])
+            observer?.gradientsReady(o.denseRange)
             Attention.backward(dqkv: acts.dQKV, dout: dh, qkv: a.qkv, probs: a.probs, scratch: acts.dScores,
                                batch: B, sequence: T, heads: H, headDim: D)
             observer?.progress()
             Linear.backward(dx: dh, dweight: g + o.qkvWeight, dbias: g + o.qkvBias, dy: acts.dQKV, x: a.ln1,
                             weight: w + o.qkvWeight, rows: N, inFeatures: C, outFeatures: 3 * C)
-            observer?.gradientsReady(units[4])
+            observer?.gradientsReady(o.qkvRange)
             LayerNorm.backward(dx: dres, dweight: g + o.ln1Weight, dbias: g + o.ln1Bias, dout: dh, x: acts.residual[l],
                                weight: w + o.ln1Weight, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
-            observer?.gradientsReady(units[5])
+            observer?.gradientsReady(o.ln1Range)
         }
         dh.update(repeating: 0, count: N * C)
         LayerNorm.backward(dx: dh, dweight: g + layout.embeddingNormWeight, dbias: g + layout.embeddingNormBias, dout: dres,

@@ -21,11 +21,16 @@ public struct BlockOffsets: Sendable {
     public let fc2Weight, fc2Bias: Int          // [C, 4C], [C]   (mlp.dense_4h_to_h)
     public let range: Range<Int>
 
-    /// Each operation's weight and bias, in the order backward finishes them (descending offsets).
-    public var backwardUnits: [Range<Int>] {
-        [fc2Weight..<range.upperBound, fc1Weight..<fc2Weight, ln2Weight..<fc1Weight,
-         denseWeight..<ln2Weight, qkvWeight..<denseWeight, range.lowerBound..<qkvWeight]
-    }
+    // Each operation's weight and bias: what backward reports as final when it is done with it.
+    public var ln1Range: Range<Int> { range.lowerBound..<qkvWeight }
+    public var qkvRange: Range<Int> { qkvWeight..<denseWeight }
+    public var denseRange: Range<Int> { denseWeight..<ln2Weight }
+    public var ln2Range: Range<Int> { ln2Weight..<fc1Weight }
+    public var fc1Range: Range<Int> { fc1Weight..<fc2Weight }
+    public var fc2Range: Range<Int> { fc2Weight..<range.upperBound }
+
+    /// The operations in the order backward finishes them (descending offsets).
+    public var backwardUnits: [Range<Int>] { [fc2Range, fc1Range, ln2Range, denseRange, qkvRange, ln1Range] }
 }
 
 /// Where every parameter lives in the one flat buffer, in Hugging Face state-dict order:
