@@ -62,12 +62,12 @@ public struct HuggingFaceConfig: Equatable, Sendable {
         if try !flag("tie_word_embeddings", default: true) {
             throw bad("config.json: tie_word_embeddings is false; atelier's lm_head is tied to the word embeddings, as in every BLOOM")
         }
-        let vocab = try int(["vocab_size"], range: 1...(1 << 24))
-        let hidden = try int(["hidden_size", "n_embed"], range: 1...(1 << 20))
-        let layers = try int(["n_layer", "num_hidden_layers"], range: 1...10_000)
+        let vocab = try int(["vocab_size"], range: 1...JobLimits.vocabSize)
+        let hidden = try int(["hidden_size", "n_embed"], range: 1...JobLimits.hiddenSize)
+        let layers = try int(["n_layer", "num_hidden_layers"], range: 1...JobLimits.layers)
         let heads = try int(["n_head", "num_attention_heads"], range: 1...hidden)
         guard hidden % heads == 0 else { throw bad("config.json: hidden_size \(hidden) is not a multiple of n_head \(heads)") }
-        let sequence = try int(["seq_length"], default: Self.defaultSequenceLength, range: 1...(1 << 20))
+        let sequence = try int(["seq_length"], default: Self.defaultSequenceLength, range: 1...JobLimits.sequenceLength)
         var shape = ModelShape(vocabSize: vocab, hiddenSize: hidden, layers: layers, heads: heads, sequenceLength: sequence)
         if let initStd = config["initializer_range"] as? Double, initStd > 0, initStd.isFinite { shape.initStd = initStd }
         if let eps = config["layer_norm_epsilon"] {

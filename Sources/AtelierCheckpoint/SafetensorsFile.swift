@@ -24,7 +24,6 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public let path: String
     public let entries: [String: Entry]
-    public let metadata: [String: String]
     let mapping: MappedFile
 
     public init(path: String) throws {
@@ -70,7 +69,6 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw fail("tensors '\(a.2)' and '\(b.2)' overlap")
         }
         self.entries = entries
-        metadata = (header["__metadata__"] as? [String: String]) ?? [:]
     }
 
     /// Widens tensor `entry` into `out` (its element count of fp32 values) in 32 MiB slices,

@@ -80,8 +80,6 @@ public struct IndexedDatasetReader: Sendable {
         self.data = data
     }
 
-    public var dataPath: String { data.path }
-
     /// Tokens in sequence `i`.
     public func sequenceLength(_ i: Int) -> Int {
         Int(index.load(Int32.self, at: Self.headerSize + 4 * i))

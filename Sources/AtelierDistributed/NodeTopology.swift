@@ -20,5 +20,7 @@ public struct NodeTopology {
     }
 
     /// BLAS threads for one rank: the node's cores shared evenly among the ranks on it.
-    public var defaultBLASThreads: Int { max(1, coresOnNode / localSize) }
+    public var defaultBLASThreads: Int { Self.blasThreads(cores: coresOnNode, ranksOnNode: localSize) }
+
+    public static func blasThreads(cores: Int, ranksOnNode: Int) -> Int { max(1, cores / max(1, ranksOnNode)) }
 }

@@ -46,7 +46,7 @@ struct EstimateCommand: ParsableCommand {
                 let loaded = try Job.load(path: job, overrides: overrides)
                 guard ranks >= 1, ranks <= 1 << 20 else { throw CLIError("--ranks \(ranks): expected an integer from 1 to 1048576") }
                 // BLAS threads as `atelier train` would set them with all the ranks on this machine.
-                let threads = loaded.distributed.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+                let threads = loaded.distributed.blasThreads ?? NodeTopology.blasThreads(cores: ProcessInfo.processInfo.activeProcessorCount, ranksOnNode: ranks)
                 memory = try MemoryEstimate(job: loaded, worldSize: ranks, blasThreads: threads)
                 let mfu = try chosenMFU(profile)
                 let peak: Double
