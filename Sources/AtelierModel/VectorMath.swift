@@ -10,6 +10,29 @@ public typealias Vec = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
+/// Lanes 0..<n of p (n <= 16), the others `fill`: the tail of a loop goes through the same vector
+/// formula as the body, padded with the formula's neutral value (0 for a sum, -inf for a max).
+@inlinable @inline(__always) public func load(_ p: UnsafePointer<Float>, count n: Int, fill: Float = 0) -> Vec {
+    if n == 16 { return load(p) }
+    var v = Vec(repeating: fill)
+    for i in 0..<n { v[i] = p[i] }
+    return v
+}
+
+/// Writes lanes 0..<n of v to p (n <= 16).
+@inlinable @inline(__always) public func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, count n: Int) {
+    if n == 16 { store(v, p); return }
+    for i in 0..<n { p[i] = v[i] }
+}
+
+/// Calls body(i, lanes) for i = 0, 16, 32, ... below n, with lanes = min(16, n - i): one loop
+/// for the body and the tail, so each formula is written once (with `load(_:count:)` and
+/// `store(_:_:count:)`).
+@inlinable @inline(__always) public func forEachVector(_ n: Int, _ body: (_ i: Int, _ lanes: Int) -> Void) {
+    var i = 0
+    while i < n { body(i, min(16, n - i)); i += 16 }
+}
+
 /// Lane-wise max and min through compare-and-select, which compile to vector instructions
 /// (the standard pointwiseMax/clamped handle NaN lane by lane in scalar code).
 @inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
