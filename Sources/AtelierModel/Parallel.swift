@@ -41,7 +41,9 @@ public enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: ranges.count) { body(ranges[$0]) }
+            // The parts write disjoint memory (the caller's contract), so the closure may cross threads.
+            let shared = SharedBody(call: body)
+            DispatchQueue.concurrentPerform(iterations: ranges.count) { shared.call(ranges[$0]) }
         }
     }
 
@@ -50,4 +52,9 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         forEachRange(count) { range in for i in range { body(i) } }
     }
+}
+
+/// A kernel's body handed to the worker threads; its parts touch disjoint memory.
+private struct SharedBody: @unchecked Sendable {
+    let call: (Range<Int>) -> Void
 }
