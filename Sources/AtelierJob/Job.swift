@@ -97,6 +97,17 @@ public struct TrainSettings: Equatable, Sendable {
     public var maxConsecutiveSkips: Int
     public var evalInterval = 0          // validation every this many iterations (and at the end); 0: never
     public var evalSamples = 16          // validation windows per dataset
+    public var recompute = Recompute.none
+}
+
+/// What forward keeps for backward, and what backward runs again instead (`train.recompute`).
+public enum Recompute: String, Equatable, Sendable, CaseIterable {
+    /// Keep every block's activations: the fastest, the most memory.
+    case none
+    /// Keep each block's input and MLP activations; backward redoes ln1, qkv and attention.
+    case attention
+    /// Keep only each block's input [B, T, C]; backward redoes the whole block's forward first.
+    case blocks
 }
 
 public struct DistributedSettings: Equatable, Sendable {

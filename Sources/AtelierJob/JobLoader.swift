@@ -126,6 +126,11 @@ extension Job {
         }
         train.logInterval = try r.int("train.log_interval", default: 10, min: 1)
         train.maxConsecutiveSkips = try r.int("train.max_consecutive_skips", default: 10, min: 1)
+        let recompute = try r.string("train.recompute", default: Recompute.none.rawValue)
+        guard let policy = Recompute(rawValue: recompute) else {
+            throw JobError.invalid(file: file, field: "train.recompute", expected: "\"none\", \"attention\" or \"blocks\"", found: "\"\(recompute)\"")
+        }
+        train.recompute = policy
         train.evalInterval = try r.int("train.eval_interval", default: kind == .indexed ? max(1, train.iterations / 5) : 0, min: 0)
         train.evalSamples = try r.int("train.eval_samples", default: 16, min: 1)
 

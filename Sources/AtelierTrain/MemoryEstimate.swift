@@ -46,9 +46,9 @@ public struct MemoryEstimate: Encodable, Sendable {
             .invalid(file: job.sourcePath, field: field, expected: "sizes whose \(what) can be counted in 64 bits", found: "\(found)")
         }
         guard let rows = checkedProduct(B, shape.sequenceLength),
-              let activations = Activations.bytes(shape: shape, batch: B) else {
+              let activations = Activations.bytes(shape: shape, batch: B, recompute: job.train.recompute) else {
             throw tooLarge("batch.micro_batch_size",
-                           "activations (micro_batch_size x seq_length x vocab_size logits, micro_batch_size x heads x seq_length^2 attention probabilities per layer)", B)
+                           "activations (micro_batch_size x seq_length x hidden_size per layer, micro_batch_size x heads x seq_length^2 attention probabilities per layer)", B)
         }
         guard let tokens = TrainStep.tokenBufferBytes(rows: rows, accumulation: accumulation) else {
             throw tooLarge("batch.global_batch_size", "token buffers (global_batch_size / ranks x seq_length)", job.batch.globalBatchSize)
@@ -59,7 +59,7 @@ public struct MemoryEstimate: Encodable, Sendable {
             Part(name: "optimizer state (Adam m, v)", bytes: AdamW.stateFloats(parameters: P) * floatBytes,
                  allocatedBy: "AdamW.expAvg, AdamW.expAvgSq", fields: Self.modelFields, onlyRankZero: false),
             Part(name: "activations", bytes: activations, allocatedBy: "Activations (forward's saved tensors, backward's scratch, tokens)",
-                 fields: ["batch.micro_batch_size", "model.seq_length", "model.hidden_size", "model.layers", "model.heads", "model.vocab_size"],
+                 fields: ["batch.micro_batch_size", "model.seq_length", "model.hidden_size", "model.layers", "model.heads", "model.vocab_size", "train.recompute"],
                  onlyRankZero: false),
             Part(name: "micro-batch tokens", bytes: tokens, allocatedBy: "TrainStep's inputs and targets per accumulation step",
                  fields: ["batch.global_batch_size", "batch.micro_batch_size", "model.seq_length"], onlyRankZero: false),

@@ -49,7 +49,7 @@ public final class TrainStep {
         // The buffers that can throw `AllocationFailed` come first: the moments (2 x the parameters)
         // and the activations; BloomModel's parameters and gradients are allocated after them.
         optimizer = try AdamW(layout: ParameterLayout(shape: job.model), settings: job.optimizer)
-        acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize)
+        acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize, recompute: job.train.recompute)
         model = try BloomModel.allocate(shape: job.model)
         model.layout.initialize(model.params, seed: job.seed)
         schedule = LearningRateSchedule(optimizer: job.optimizer, schedule: job.schedule)

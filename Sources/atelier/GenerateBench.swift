@@ -142,8 +142,10 @@ struct GenerateBench {
         anchorShape.sequenceLength = anchorWindow
         let acts = Activations(shape: anchorShape, batch: 1)
         for t in 0..<anchorWindow { acts.tokens[t] = t < prompt.count ? prompt[t] : 0 }
-        let anchor = (0..<anchorTokens).map { _ in seconds { model.forward(acts) } }
-        let anchorFirst = sampler.pick(acts.logits + (prompt.count - 1) * shape.vocabSize, &rng)
+        let last = (prompt.count - 1)..<prompt.count
+        var lastLogits: [Float] = []
+        let anchor = (0..<anchorTokens).map { _ in seconds { model.forward(acts); lastLogits = model.logits(acts, rows: last) } }
+        let anchorFirst = sampler.pick(lastLogits, &rng)
 
         let tokensPerSecond = Double(Self.newTokens) / total
         // transformers again, after atelier: the machine's load drifts, so it gets the faster of a

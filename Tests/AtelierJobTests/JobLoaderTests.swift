@@ -128,6 +128,10 @@ final class JobLoaderTests: XCTestCase {
                        .invalid(file: "job.toml", field: "optimizer.beta2", expected: "a number < 1.0", found: "1.5"))
         XCTAssertEqual(error(Self.minimal, ["train.tokens=1000"]),
                        .invalid(file: "job.toml", field: "train.tokens", expected: "either train.iterations or train.tokens, not both", found: "both"))
+        XCTAssertEqual(error(Self.minimal, ["train.recompute=\"layers\""]),
+                       .invalid(file: "job.toml", field: "train.recompute", expected: "\"none\", \"attention\" or \"blocks\"", found: "\"layers\""))
+        XCTAssertEqual(try parse(Self.minimal, ["train.recompute=\"blocks\""]).train.recompute, .blocks)
+        XCTAssertEqual(try parse().train.recompute, Recompute.none)
     }
 
     /// Every field that sizes a buffer or a time span has a range; values outside it (huge, negative,

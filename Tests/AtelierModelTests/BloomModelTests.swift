@@ -36,12 +36,13 @@ final class BloomModelTests: XCTestCase {
         let acts = Activations(shape: shape, batch: 2)
         makeBatch(acts)
         model.forward(acts)
-        _ = model.loss(acts, gradientScale: 0.1)
         model.grads.zero()
+        _ = model.loss(acts, gradientScale: 0.1)
         model.backward(acts)
         let plain = Array(model.grads.buffer)
         let recorder = Recorder(table: model.grads.base + model.layout.embedding)
         model.grads.zero()
+        _ = model.loss(acts, gradientScale: 0.1)
         model.backward(acts, observer: recorder)
         XCTAssertEqual(recorder.ranges, model.layout.backwardUnits)
         XCTAssertEqual(recorder.lookups, 1)
@@ -66,8 +67,8 @@ final class BloomModelTests: XCTestCase {
         }
         model.forward(acts)
         let count = acts.targets.filter { $0 != CrossEntropy.ignoreIndex }.count
-        _ = model.loss(acts, gradientScale: 1 / Float(count))
         model.grads.zero()
+        _ = model.loss(acts, gradientScale: 1 / Float(count))
         model.backward(acts)
         let step: Float = 1e-2
         var checked = 0
@@ -131,5 +132,51 @@ final class BloomModelTests: XCTestCase {
         XCTAssertFalse(layout.tensor(named: "transformer.h.0.self_attention.dense.bias")!.decays)
         XCTAssertTrue(layout.tensor(named: "transformer.h.0.self_attention.dense.weight")!.decays)
         XCTAssertEqual(shape.matmulParameters, 2 * 12 * 16 * 16 + 29 * 16)
+    }
+
+    /// One training micro-step's loss and gradients with the given activations.
+    func lossAndGradients(_ model: BloomModel, _ acts: Activations) -> (loss: Double, grads: [Float]) {
+        makeBatch(acts)
+        model.forward(acts)
+        model.grads.zero()
+        let (loss, count) = model.loss(acts, gradientScale: 0.05)
+        model.backward(acts)
+        XCTAssertEqual(count, acts.rows - 1)
+        return (loss, Array(model.grads.buffer))
+    }
+
+    /// The loss in chunks of 1, 3 and 5 rows (the logits never whole) against all 14 rows at once:
+    /// the same loss and gradients to float tolerance (only the table gradient's summation order differs).
+    func testChunkedLossEqualsTheWholeLogits() {
+        let model = BloomModel(shape: shape)
+        model.layout.initialize(model.params, seed: 5)
+        for i in 0..<model.params.count where model.params[i] != 1 { model.params[i] *= 3 }
+        let whole = Activations(shape: shape, batch: 2, lossChunkRows: 14)
+        XCTAssertEqual(whole.lossChunkRows, 14)
+        let reference = lossAndGradients(model, whole)
+        for rows in [1, 3, 5] {
+            let acts = Activations(shape: shape, batch: 2, lossChunkRows: rows)
+            XCTAssertEqual(acts.lossChunkRows, rows)
+            let chunked = lossAndGradients(model, acts)
+            XCTAssertEqual(chunked.loss, reference.loss, accuracy: 1e-5 * abs(reference.loss))
+            let scale = reference.grads.map { abs($0) }.max()!
+            let worst = zip(chunked.grads, reference.grads).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 1e-5 * scale, "chunks of \(rows) rows")
+            XCTAssertNotEqual(scale, 0)
+        }
+    }
+
+    /// Recomputing attention, or whole blocks, in backward runs the same ops on the same inputs:
+    /// the gradients are bit-identical to keeping everything.
+    func testRecomputeGivesTheSameGradientsBitForBit() {
+        let model = BloomModel(shape: shape)
+        model.layout.initialize(model.params, seed: 11)
+        for i in 0..<model.params.count where model.params[i] != 1 { model.params[i] *= 3 }
+        let reference = lossAndGradients(model, Activations(shape: shape, batch: 2, recompute: .none, lossChunkRows: 4))
+        for policy in [Recompute.attention, .blocks] {
+            let result = lossAndGradients(model, Activations(shape: shape, batch: 2, recompute: policy, lossChunkRows: 4))
+            XCTAssertEqual(result.loss, reference.loss, "\(policy)")
+            XCTAssertEqual(result.grads, reference.grads, "\(policy)")
+        }
     }
 }

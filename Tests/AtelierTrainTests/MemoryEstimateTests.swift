@@ -26,8 +26,8 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(parameters, 27_584)
         // forward saves per block: ln1, att, residual_mid, ln2 [N,C]; qkv [N,3C]; fc, gelu [N,4C];
         // 4 x [N] means/rstds; probs [B,H,T,T]. Outside the blocks: embedded, residual[0...L],
-        // final [N,C] and 4 x [N]; logits [N,V]; backward scratch dResidual, dHidden [N,C],
-        // dQKV [N,3C], dFC [N,4C], dScores [T,T].
+        // final [N,C] and 4 x [N]; one chunk of logits (here all N rows: [N,V]); backward scratch
+        // dResidual, dHidden [N,C], dQKV [N,3C], dFC [N,4C], dScores [T,T].
         let perBlock = 15 * N * C + 4 * N + B * H * T * T
         let activationFloats = N * C + 2 * N + (L + 1) * N * C + L * perBlock + N * C + 2 * N + N * V + 9 * N * C + T * T
         let activationBytes = 4 * activationFloats + 2 * 4 * N    // + tokens and targets [N] Int32
@@ -74,6 +74,24 @@ final class MemoryEstimateTests: XCTestCase {
         // every view lies inside the storage, the last one ending at most 15 floats of padding before its end
         XCTAssertEqual(acts.dScores + 13 * 13 - acts.storage.base <= acts.storage.count, true)
         XCTAssertGreaterThan(acts.dScores + 13 * 13 - acts.storage.base, acts.storage.count - 16)
+    }
+
+    /// Recompute keeps one shared set of the tensors it redoes: `attention` saves 4 [N,C] + 2 [N]
+    /// + the probabilities per block but the first; `blocks` all 15 [N,C] + 4 [N] + probabilities.
+    func testRecomputeSharesTheBlockTensors() throws {
+        let (C, L, H, T, B) = (32, 2, 4, 16, 2)
+        let N = B * T
+        let attentionSet = 5 * N * C + 2 * N + B * H * T * T, mlpSet = 10 * N * C + 2 * N
+        let none = try MemoryEstimate(job: try job(), worldSize: 1, blasThreads: 1)
+        let attention = try MemoryEstimate(job: try job(["train.recompute=\"attention\""]), worldSize: 1, blasThreads: 1)
+        let blocks = try MemoryEstimate(job: try job(["train.recompute=\"blocks\""]), worldSize: 1, blasThreads: 1)
+        let full = try XCTUnwrap(part(none, "activations"))
+        XCTAssertEqual(full - (try XCTUnwrap(part(attention, "activations"))), 4 * (L - 1) * attentionSet)
+        XCTAssertEqual(full - (try XCTUnwrap(part(blocks, "activations"))), 4 * (L - 1) * (attentionSet + mlpSet))
+        let job = try job(["train.recompute=\"blocks\""])
+        let acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize, recompute: .blocks)
+        XCTAssertEqual(acts.blocks[0].fc, acts.blocks[1].fc)
+        XCTAssertNotEqual(acts.residual[0], acts.residual[1])
     }
 
     func testTwoRanksCountTheEmbeddingRowsSum() throws {
