@@ -15,11 +15,20 @@ struct BenchCommand: ParsableCommand {
         Trains vocab 32768, hidden 512, 8 layers, 8 heads, sequence 512, micro-batch 4 per rank, fp32,
         for --warmup + --steps iterations, and reports tokens/s, model TFLOP/s per rank, MFU against
         the sgemm peak measured in the same run, and peak RSS against what the model needs.
+        `--shape bloom-560m` trains BLOOM-560m's exact shape instead (vocab 250880, hidden 1024,
+        24 layers, 16 heads) at sequence 2048, micro-batch 1, with the memory settings of
+        jobs/multilinguality/bloom-560m-adapt.toml (train.recompute = "blocks").
         Run it as `mpirun -np 2 atelier bench` for two ranks, or alone for one.
         """)
 
-    @Option(help: "Timed iterations.") var steps = 5
-    @Option(help: "Untimed iterations first.") var warmup = 2
+    /// The shapes `--shape` offers.
+    enum Shape: String, ExpressibleByArgument, CaseIterable {
+        case bench, bloom560m = "bloom-560m"
+    }
+
+    @Option(help: "The model: bench (the benchmark shape) or bloom-560m.") var shape = Shape.bench
+    @Option(help: "Timed iterations (default 5; 2 with --shape bloom-560m).") var steps: Int?
+    @Option(help: "Untimed iterations first (default 2; 1 with --shape bloom-560m).") var warmup: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Flag(help: "Measure checkpoint save and load of the benchmark model instead, against raw disk I/O of the same bytes.")
     var checkpoint = false
@@ -36,7 +45,39 @@ struct BenchCommand: ParsableCommand {
             help: ArgumentHelp("Override a field of the benchmark job (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
 
-    static func jobText(worldSize: Int, iterations: Int) -> String {
+    var timedSteps: Int { steps ?? (shape == .bench ? 5 : 2) }
+    var warmupSteps: Int { warmup ?? (shape == .bench ? 2 : 1) }
+
+    static func jobText(shape: Shape, worldSize: Int, iterations: Int) -> String {
+        shape == .bench ? benchJobText(worldSize: worldSize, iterations: iterations) : bloom560mJobText(worldSize: worldSize, iterations: iterations)
+    }
+
+    /// BLOOM-560m at its training sequence, with the memory settings its job file uses.
+    static func bloom560mJobText(worldSize: Int, iterations: Int) -> String {
+        """
+        name = "bench-bloom-560m"
+        working_group = "benchmarks"
+        seed = 1
+        [model]
+        vocab_size = 250880
+        hidden_size = 1024
+        layers = 24
+        heads = 16
+        seq_length = 2048
+        [data]
+        kind = "random"
+        [batch]
+        micro_batch_size = 1
+        global_batch_size = \(worldSize)
+        [optimizer]
+        lr = 1e-4
+        [train]
+        iterations = \(iterations)
+        recompute = "blocks"
+        """
+    }
+
+    static func benchJobText(worldSize: Int, iterations: Int) -> String {
         """
         name = "bench"
         working_group = "benchmarks"
@@ -73,7 +114,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         RankContext.run(loadJob: { world in
-            try Job.parse(text: Self.jobText(worldSize: world.size, iterations: warmup + steps), file: "<bench>", overrides: overrides)
+            try Job.parse(text: Self.jobText(shape: shape, worldSize: world.size, iterations: warmupSteps + timedSteps), file: "<bench>", overrides: overrides)
         }) { context in
             if generate {
                 guard context.comm.rank == 0 else { return .success }
@@ -87,12 +128,12 @@ struct BenchCommand: ParsableCommand {
                 return .success
             }
             if overlap {
-                let report = try OverlapBench(job: context.job, comm: context.comm, rounds: rounds, steps: steps).measure()
+                let report = try OverlapBench(job: context.job, comm: context.comm, rounds: rounds, steps: timedSteps).measure()
                 guard context.comm.rank == 0 else { return .success }
                 try emit(report)
                 return .success
             }
-            let report = try BenchRun(job: context.job, comm: context.comm, warmup: warmup, steps: steps).measure()
+            let report = try BenchRun(job: context.job, comm: context.comm, shape: shape.rawValue, warmup: warmupSteps, steps: timedSteps).measure()
             guard context.comm.rank == 0 else { return .success }
             try emit(report, after: context.kernels)
             return .success

@@ -8,6 +8,10 @@ import MPI
 
 /// The benchmark's figures (also its --json object).
 struct BenchReport: Codable {
+    let shape: String               // bench or bloom-560m
+    let sequence_length: Int
+    let micro_batch_size: Int
+    let recompute: String           // train.recompute
     let world_size: Int
     let blas_threads_per_rank: Int
     let blas_core: String
@@ -27,6 +31,7 @@ struct BenchReport: Codable {
     var text: String {
         func f(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
         return """
+        shape: \(shape), sequence \(sequence_length), micro-batch \(micro_batch_size), recompute \(recompute)
         ranks: \(world_size) x \(blas_threads_per_rank) BLAS thread(s), OpenBLAS \(blas_core)
         step time: mean \(f(step_s_mean, 3)) s, min \(f(step_s_min, 3)) s over \(steps) steps
         tokens/s: \(f(tokens_per_s, 0)) (\(f(tokens_per_s_per_rank, 0)) per rank)
@@ -41,6 +46,7 @@ struct BenchReport: Codable {
 struct BenchRun {
     let job: Job
     let comm: Communicator
+    let shape: String
     let warmup: Int
     let steps: Int
 
@@ -72,7 +78,8 @@ struct BenchRun {
         let flopsPerRank = job.model.flopsPerToken * tokensPerSecond / Double(comm.size)
         let needed = Double(try MemoryEstimate(job: job, worldSize: comm.size, blasThreads: BLASRuntime.threads).perRank)
         return BenchReport(
-            world_size: comm.size, blas_threads_per_rank: BLASRuntime.threads, blas_core: BLASRuntime.coreName,
+            shape: shape, sequence_length: job.model.sequenceLength, micro_batch_size: job.batch.microBatchSize,
+            recompute: job.train.recompute.rawValue, world_size: comm.size, blas_threads_per_rank: BLASRuntime.threads, blas_core: BLASRuntime.coreName,
             steps: times.count, step_s_mean: mean, step_s_min: times.min() ?? 0,
             tokens_per_s: tokensPerSecond, tokens_per_s_per_rank: tokensPerSecond / Double(comm.size),
             model_tflops_per_rank: flopsPerRank / 1e12, sgemm_peak_gflops_per_rank: peak[0] / 1e9,
