@@ -25,8 +25,8 @@ public struct Job: Sendable {
     /// Where the job came from (for messages).
     public var sourcePath: String
 
-    /// A 64-bit FNV-1a hash of the canonical text: equal on every rank that runs the same job.
-    public var fingerprint: UInt64 { fnv1a64(Array(canonicalText.utf8)) }
+    /// A hash of the canonical text (`fingerprint64`): equal on every rank that runs the same job.
+    public var fingerprint: UInt64 { fingerprint64(Array(canonicalText.utf8)) }
 }
 
 public struct DataSource: Equatable, Sendable {
@@ -134,11 +134,4 @@ public struct AccountingSettings: Equatable, Sendable {
     public var clusterProfile: String?   // nil: cluster/local.toml, looked for from here and up from the job file
     public var ledger: String            // the site's ledger (SQLite)
     public var intervalSeconds: Double   // accounting interval (and ledger record) length
-}
-
-/// 64-bit FNV-1a over bytes.
-public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    return h
 }

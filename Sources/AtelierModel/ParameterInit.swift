@@ -23,14 +23,8 @@ extension ParameterLayout {
         }
     }
 
-    /// A 64-bit hash of the parameter bytes, for checking that ranks hold identical weights.
+    /// A hash of the parameter bytes (`fingerprint64`), for checking that ranks hold identical weights.
     public func hash(_ params: FloatBuffer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let words = UnsafeRawPointer(params.base).bindMemory(to: UInt32.self, capacity: params.count)
-        for i in 0..<params.count {
-            h = (h ^ UInt64(words[i])) &* 0x0000_0100_0000_01b3
-            h ^= h >> 29
-        }
-        return h
+        fingerprint64(UnsafeRawBufferPointer(start: params.base, count: params.bytes))
     }
 }
