@@ -1,3 +1,4 @@
+import AtelierData
 import AtelierJob
 import Foundation
 

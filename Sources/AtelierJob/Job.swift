@@ -30,7 +30,11 @@ public struct Job: Sendable {
 }
 
 public struct DataSource: Equatable, Sendable {
-    public enum Kind: String, Sendable { case bytes, random, indexed }
+    public enum Kind: String, Sendable {
+        case bytes, random, indexed
+        /// Byte-level data's ids: 256 bytes, then <s>, </s>, <pad>, <unk> (AtelierData's ByteVocabulary).
+        public static let bytesMinimumVocabulary = 260
+    }
     /// `bytes`: UTF-8 text files read as bytes (vocabulary 256 bytes + specials);
     /// `random`: uniformly random tokens (benchmarks only);
     /// `indexed`: a mixture of Megatron indexed datasets tokenized with `tokenizer`.

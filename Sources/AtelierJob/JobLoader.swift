@@ -65,9 +65,9 @@ extension Job {
             guard !paths.isEmpty else {
                 throw JobError.invalid(file: file, field: "data.paths", expected: "at least one text file", found: "an empty array")
             }
-            guard model.vocabSize >= ByteVocabulary.minimumSize else {
+            guard model.vocabSize >= DataSource.Kind.bytesMinimumVocabulary else {
                 throw JobError.invalid(file: file, field: "model.vocab_size",
-                                       expected: ">= \(ByteVocabulary.minimumSize) for byte-level data (256 bytes + specials)",
+                                       expected: ">= \(DataSource.Kind.bytesMinimumVocabulary) for byte-level data (256 bytes + specials)",
                                        found: "\(model.vocabSize)")
             }
         }

@@ -1,6 +1,6 @@
 import AtelierJob
 import AtelierModel
-import AtelierTrain
+
 import Foundation
 import XCTest
 

@@ -1,7 +1,0 @@
-/// Token ids of byte-level data: the 256 byte values, then the special tokens.
-public enum ByteVocabulary {
-    public static let bos: Int32 = 256        // <s>
-    public static let eos: Int32 = 257        // </s>, appended after each document
-    public static let pad: Int32 = 258        // <pad>
-    public static let minimumSize = 260       // and <unk> at 259, which byte-level encoding never produces
-}
