@@ -115,15 +115,12 @@ public final class Ledger: @unchecked Sendable {
                     ended_at = NULL, exit_reason = ''
                 """, arguments: [j.id, j.name, j.workingGroup, j.user, j.jobHash, j.profile, j.site, j.runDirectory, j.worldSize, segment, at])
         case .interval(let i):
-            let t = i.totals
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO intervals (job_id, segment, seq, start, end, first_iteration, last_iteration, tokens, loss, mfu,
-                    model_flops, hardware_flops, device_seconds, node_seconds, cpu_kwh, gpu_kwh, ram_kwh, static_kwh,
-                    energy_kwh, emissions_kg, embodied_kg)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [i.jobID, i.segment, i.sequence, i.start, i.end, i.firstIteration, i.lastIteration, i.tokens, i.loss, i.mfu,
-                                 t.modelFlops, t.hardwareFlops, t.deviceSeconds, t.nodeSeconds, t.cpuKWh, t.gpuKWh, t.ramKWh,
-                                 t.staticKWh, t.energyKWh, t.emissionsKg, t.embodiedKg])
+            let columns = ["job_id", "segment", "seq", "start", "end", "first_iteration", "last_iteration", "tokens", "loss", "mfu"]
+                + AccountingTotals.fieldNames
+            let values: [DatabaseValueConvertible?] = [i.jobID, i.segment, i.sequence, i.start, i.end, i.firstIteration, i.lastIteration,
+                                                       i.tokens, i.loss, i.mfu] + i.totals.values
+            try db.execute(sql: "INSERT OR IGNORE INTO intervals (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))",
+                           arguments: StatementArguments(values))
         case .lost(let id, let after, let segment):
             // Work after the checkpoint a launch resumed from was done again: keep it, marked lost.
             try db.execute(sql: "UPDATE intervals SET lost = 1 WHERE job_id = ? AND segment < ? AND last_iteration > ?",

@@ -42,11 +42,7 @@ extension Ledger {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM intervals WHERE end >= ? AND end <= ? ORDER BY end",
                              arguments: [since.isFinite ? since : -1e18, until.isFinite ? until : 1e18]).map { row in
-                var t = AccountingTotals()
-                t.modelFlops = row["model_flops"]; t.hardwareFlops = row["hardware_flops"]
-                t.deviceSeconds = row["device_seconds"]; t.nodeSeconds = row["node_seconds"]
-                t.cpuKWh = row["cpu_kwh"]; t.gpuKWh = row["gpu_kwh"]; t.ramKWh = row["ram_kwh"]; t.staticKWh = row["static_kwh"]
-                t.energyKWh = row["energy_kwh"]; t.emissionsKg = row["emissions_kg"]; t.embodiedKg = row["embodied_kg"]
+                let t = AccountingTotals(unchecked: AccountingTotals.fieldNames.map { row[$0] ?? 0.0 })
                 return LedgerInterval(record: IntervalRecord(jobID: row["job_id"], segment: row["segment"], sequence: row["seq"],
                                                              start: row["start"], end: row["end"], firstIteration: row["first_iteration"],
                                                              lastIteration: row["last_iteration"], tokens: row["tokens"],

@@ -33,7 +33,8 @@ public struct AccountingTotals: Equatable, Sendable, Codable {
         self.init(unchecked: v)
     }
 
-    private init(unchecked v: [Double]) {
+    /// Totals from `fieldNames`-ordered values as they are (the ledger's rows, checked when they were written).
+    public init(unchecked v: [Double]) {
         (modelFlops, hardwareFlops, deviceSeconds, nodeSeconds, cpuKWh, gpuKWh) = (v[0], v[1], v[2], v[3], v[4], v[5])
         (ramKWh, staticKWh, energyKWh, emissionsKg, embodiedKg) = (v[6], v[7], v[8], v[9], v[10])
     }
