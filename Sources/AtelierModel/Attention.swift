@@ -28,10 +28,11 @@ public enum Attention {
         let queryTiles = (T + Br - 1) / Br
         // items (b, h, query tile), each writing its own rows of out and lse
         Parallel.forEachRange(B * H * queryTiles) { items in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 2 * Br)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 3 * Br)
             defer { scratch.deallocate() }
             let p = scratch                                   // [Br, Bc] scores, then probabilities
             let rowMax = scratch + Br * Bc, rowSum = rowMax + Br   // [Br] running max and sum of exp
+            let rescale = rowSum + Br                               // [Br] tile max, then exp(old max - new max)
             for item in items {
                 let (bh, i) = item.quotientAndRemainder(dividingBy: queryTiles)
                 let (b, h) = bh.quotientAndRemainder(dividingBy: H)
@@ -47,16 +48,18 @@ public enum Attention {
                     sgemm(transB: true, m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
                           b: k + c0 * C3, ldb: C3, c: p, ldc: Bc)
                     for r in 0..<rows {
-                        let row = p + r * Bc
-                        let tileMax = maskedALiBiScores(row, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
-                        let newMax = max(rowMax[r], tileMax)
-                        guard newMax > -.infinity else {                 // no key of this tile is visible to the query
-                            row.update(repeating: 0, count: keys); continue
-                        }
-                        let rescale = rowMax[r] == -.infinity ? 0 : sexp(rowMax[r] - newMax)
-                        rowSum[r] = rowSum[r] * rescale + exponentiate(row, keys: keys, minus: newMax)
-                        rowMax[r] = newMax
-                        if c0 > 0 && rescale != 1 { scaleRow(o + r * C, count: D, by: rescale) }
+                        rescale[r] = maskedALiBiScores(p + r * Bc, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
+                    }
+                    // the running max takes the tile's; what was summed under the old max is rescaled (0 at the
+                    // first tile, where every query sees key 0, so the max is finite from then on)
+                    forEachVector(rows) { i, lanes in
+                        let old = load(rowMax + i, count: lanes), new = vmax(old, load(rescale + i, count: lanes))
+                        store(new, rowMax + i, count: lanes)
+                        store(vexp(old - new).replacing(with: 0, where: old .== -.infinity), rescale + i, count: lanes)
+                    }
+                    for r in 0..<rows {
+                        rowSum[r] = rowSum[r] * rescale[r] + exponentiate(p + r * Bc, keys: keys, minus: rowMax[r])
+                        if c0 > 0 && rescale[r] != 1 { scaleRow(o + r * C, count: D, by: rescale[r]) }
                     }
                     // o [rows, D] (+)= p [rows, keys] v [keys, D]; the first key tile has a visible key on every row
                     sgemm(m: rows, n: D, k: keys, a: p, lda: Bc, b: v + c0 * C3, ldb: C3, beta: c0 == 0 ? 0 : 1, c: o, ldc: C)
