@@ -75,8 +75,7 @@ public enum Attention {
     /// dout [B, T, C], out [B, T, C] and lse [B, H, T] from `forward`, qkv [B, T, 3C] -> dqkv [B, T, 3C]
     /// (overwritten). One item per (b, h), on one thread: key tiles outside (each owns its dK, dV rows),
     /// query tiles inside, dQ accumulated in place, so no two threads write the same row and the
-    /// result is the same on any number of threads. Tiles are held transposed, [keys, queries]:
-    /// ALiBi is then one constant per row (per key), and dV and dK are plain products.
+    /// result is the same on any number of threads.
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                 out: UnsafePointer<Float>, lse: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                                 slopes: [Float], batch B: Int, sequence T: Int, heads H: Int, headDim D: Int, tile: Int = 64) {
@@ -84,10 +83,10 @@ public enum Attention {
         let scale = 1 / Float(D).squareRoot()
         let Br = tile, Bc = keyTile(queries: tile, headDim: D)
         Parallel.forEachRange(B * H) { items in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Bc * Br + T)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Br * Bc + T)
             defer { scratch.deallocate() }
-            let pt = scratch, dpt = scratch + Bc * Br        // [Bc, Br] probabilities; dP, then dS (transposed)
-            let delta = dpt + Bc * Br                          // [T] rowsum(dO * O) per query
+            let p = scratch, dp = scratch + Br * Bc           // [Br, Bc] probabilities; dP, then dS
+            let delta = dp + Br * Bc                           // [T] rowsum(dO * O) per query
             for bh in items {
                 let (b, h) = bh.quotientAndRemainder(dividingBy: H)
                 let q = qkv + b * T * C3 + h * 3 * D
@@ -103,22 +102,25 @@ public enum Attention {
                     for r0 in stride(from: firstRow, to: T, by: Br) {
                         let rows = min(Br, T - r0)
                         let first: Float = r0 == firstRow ? 0 : 1   // beta: the first query tile starts dK, dV
-                        // pt [keys, rows] = exp(k q^T / sqrt(D) + ALiBi - lse), zero where s > t
-                        sgemm(transB: true, m: keys, n: rows, k: D, alpha: scale, a: k + c0 * C3, lda: C3,
-                              b: q + r0 * C3, ldb: C3, c: pt, ldc: Br)
-                        for r in 0..<keys {
-                            keyProbabilities(pt + r * Br, queries: rows, hidden: c0 + r - r0, alibi: slopes[h] * Float(c0 + r), lse: l + r0)
+                        // p [rows, keys] = exp(q k^T / sqrt(D) + ALiBi - lse), zero where s > t
+                        sgemm(transB: true, m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
+                              b: k + c0 * C3, ldb: C3, c: p, ldc: Bc)
+                        for r in 0..<rows {
+                            let row = p + r * Bc
+                            _ = maskedALiBiScores(row, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
+                            _ = exponentiate(row, keys: keys, minus: l[r0 + r])
                         }
-                        // dV [keys, D] (+)= pt dO
-                        sgemm(m: keys, n: D, k: rows, a: pt, lda: Br, b: dO + r0 * C, ldb: C, beta: first, c: dv + c0 * C3, ldc: C3)
-                        // dPt [keys, rows] = v dO^T; dSt = pt * (dPt - delta), in place
-                        sgemm(transB: true, m: keys, n: rows, k: D, a: v + c0 * C3, lda: C3, b: dO + r0 * C, ldb: C,
-                              c: dpt, ldc: Br)
-                        for r in 0..<keys { softmaxBackward(dpt + r * Br, probabilities: pt + r * Br, queries: rows, delta: delta + r0) }
-                        // dK [keys, D] (+)= dSt q / sqrt(D); dQ [rows, D] (+)= dSt^T k / sqrt(D) (key tile 0 reaches every query tile first)
-                        sgemm(m: keys, n: D, k: rows, alpha: scale, a: dpt, lda: Br, b: q + r0 * C3, ldb: C3,
+                        // dV [keys, D] (+)= p^T dO
+                        sgemm(transA: true, m: keys, n: D, k: rows, a: p, lda: Bc, b: dO + r0 * C, ldb: C,
+                              beta: first, c: dv + c0 * C3, ldc: C3)
+                        // dP [rows, keys] = dO v^T; dS = p * (dP - delta), in place
+                        sgemm(transB: true, m: rows, n: keys, k: D, a: dO + r0 * C, lda: C, b: v + c0 * C3, ldb: C3,
+                              c: dp, ldc: Bc)
+                        for r in 0..<rows { softmaxBackwardRow(dp + r * Bc, probabilities: p + r * Bc, keys: keys, delta: delta[r0 + r]) }
+                        // dK [keys, D] (+)= dS^T q / sqrt(D); dQ [rows, D] (+)= dS k / sqrt(D) (key tile 0 reaches every query tile first)
+                        sgemm(transA: true, m: keys, n: D, k: rows, alpha: scale, a: dp, lda: Bc, b: q + r0 * C3, ldb: C3,
                               beta: first, c: dk + c0 * C3, ldc: C3)
-                        sgemm(transA: true, m: rows, n: D, k: keys, alpha: scale, a: dpt, lda: Br, b: k + c0 * C3, ldb: C3,
+                        sgemm(m: rows, n: D, k: keys, alpha: scale, a: dp, lda: Bc, b: k + c0 * C3, ldb: C3,
                               beta: c0 == 0 ? 0 : 1, c: dq + r0 * C3, ldc: C3)
                     }
                 }
@@ -168,27 +170,14 @@ public enum Attention {
         return laneSum(acc)
     }
 
-    /// One key's row of a transposed tile [queries]: its scores with queries t0..<t0+queries ->
-    /// p = exp(score + alibi - lse[t]) (lse [queries] from t0), exactly 0 for the first `hidden`
-    /// queries (those before the key), in place.
+    /// Softmax's backward for one query's key tile: dS = p * (dP - delta), delta = rowsum(dO * O)
+    /// (= the full row's sum of p * dP), in place over dP [keys].
     @inline(never)
-    static func keyProbabilities(_ row: UnsafeMutablePointer<Float>, queries n: Int, hidden: Int, alibi: Float,
-                                 lse: UnsafePointer<Float>) {
-        let ramp = Self.ramp, bias = Vec(repeating: alibi), hide = Vec(repeating: Float(hidden))
+    static func softmaxBackwardRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
+                                   keys n: Int, delta: Float) {
+        let dv = Vec(repeating: delta)
         forEachVector(n) { i, lanes in
-            let e = vexp(load(row + i, count: lanes) + bias - load(lse + i, count: lanes))
-            store(e.replacing(with: 0, where: ramp + Float(i) .< hide), row + i, count: lanes)
-        }
-    }
-
-    /// Softmax's backward for one key's row of a transposed tile: dS = p * (dP - delta[t]), delta =
-    /// rowsum(dO * O) per query (= the query's sum of p * dP over all keys), in place over dP [queries].
-    @inline(never)
-    static func softmaxBackward(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
-                                queries n: Int, delta: UnsafePointer<Float>) {
-        forEachVector(n) { i, lanes in
-            let dS = load(p + i, count: lanes) * (load(dp + i, count: lanes) - load(delta + i, count: lanes))
-            store(dS, dp + i, count: lanes)
+            store(load(p + i, count: lanes) * (load(dp + i, count: lanes) - dv), dp + i, count: lanes)
         }
     }
 
