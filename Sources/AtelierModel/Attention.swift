@@ -14,7 +14,11 @@ import Foundation
 /// kept; backward recomputes each tile's probabilities from q, k and lse. Nothing [T, T] is stored.
 /// Key tiles entirely after a query tile are skipped; tiles that cross the diagonal are masked.
 /// Each tile product is one sgemm small enough (m*n*k <= 262144) that OpenBLAS runs it on the
-/// calling thread, so items run concurrently on `Parallel`'s threads.
+/// calling thread, so items (one per batch row and head) run concurrently on `Parallel`'s threads.
+/// Each item first copies its head's keys (and in backward its values) transposed, tile by tile:
+/// q k^T is then a plain product, which OpenBLAS runs through its small-matrix kernels, where a
+/// transposed-B product of this size goes through its packing path (about 10% slower overall).
+/// Scratch per thread: two [tile, tile] tiles, [T] per query, and [T, D] of transposed keys (values).
 public enum Attention {
     /// qkv [B, T, 3C] -> out [B, T, C] (heads merged: head h in columns h*D..<(h+1)*D);
     /// lse [B, H, T]: the natural log of each query's softmax denominator, its max included
@@ -25,48 +29,51 @@ public enum Attention {
         let C = H * D, C3 = 3 * C
         let scale = 1 / Float(D).squareRoot()
         let Br = tile, Bc = keyTile(queries: tile, headDim: D)
-        let queryTiles = (T + Br - 1) / Br
-        // items (b, h, query tile), each writing its own rows of out and lse
-        Parallel.forEachRange(B * H * queryTiles) { items in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 3 * Br)
+        let keyTiles = (T + Bc - 1) / Bc
+        // items (b, h), each writing its own columns of out and its rows of lse
+        Parallel.forEachRange(B * H) { items in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 3 * Br + keyTiles * D * Bc)
             defer { scratch.deallocate() }
             let p = scratch                                   // [Br, Bc] scores, then probabilities
             let rowMax = scratch + Br * Bc, rowSum = rowMax + Br   // [Br] running max and sum of exp
             let rescale = rowSum + Br                               // [Br] tile max, then exp(old max - new max)
-            for item in items {
-                let (bh, i) = item.quotientAndRemainder(dividingBy: queryTiles)
+            let kt = rescale + Br                                   // [keyTiles, D, Bc] the head's keys, transposed by tile
+            for bh in items {
                 let (b, h) = bh.quotientAndRemainder(dividingBy: H)
                 let q = qkv + b * T * C3 + h * 3 * D
                 let k = q + D, v = q + 2 * D
-                let r0 = i * Br, rows = min(Br, T - r0)
-                let o = out + (b * T + r0) * C + h * D           // [rows, D], row stride C
-                rowMax.update(repeating: -.infinity, count: rows)
-                rowSum.update(repeating: 0, count: rows)
-                for c0 in stride(from: 0, to: r0 + rows, by: Bc) {
-                    let keys = min(Bc, r0 + rows - c0)
-                    // p [rows, keys] = q k^T / sqrt(D)
-                    sgemm(transB: true, m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
-                          b: k + c0 * C3, ldb: C3, c: p, ldc: Bc)
+                transposeTiles(k, rows: T, columns: D, ld: C3, tile: Bc, into: kt)
+                for r0 in stride(from: 0, to: T, by: Br) {
+                    let rows = min(Br, T - r0)
+                    let o = out + (b * T + r0) * C + h * D           // [rows, D], row stride C
+                    rowMax.update(repeating: -.infinity, count: rows)
+                    rowSum.update(repeating: 0, count: rows)
+                    for c0 in stride(from: 0, to: r0 + rows, by: Bc) {
+                        let keys = min(Bc, r0 + rows - c0)
+                        // p [rows, keys] = q k^T / sqrt(D)
+                        sgemm(m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
+                              b: kt + c0 * D, ldb: Bc, c: p, ldc: Bc)
+                        for r in 0..<rows {
+                            rescale[r] = maskedALiBiScores(p + r * Bc, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
+                        }
+                        // the running max takes the tile's; what was summed under the old max is rescaled (0 at the
+                        // first tile, where every query sees key 0, so the max is finite from then on)
+                        forEachVector(rows) { i, lanes in
+                            let old = load(rowMax + i, count: lanes), new = vmax(old, load(rescale + i, count: lanes))
+                            store(new, rowMax + i, count: lanes)
+                            store(vexp(old - new).replacing(with: 0, where: old .== -.infinity), rescale + i, count: lanes)
+                        }
+                        for r in 0..<rows {
+                            rowSum[r] = rowSum[r] * rescale[r] + exponentiate(p + r * Bc, keys: keys, minus: rowMax[r])
+                            if c0 > 0 && rescale[r] != 1 { scaleRow(o + r * C, count: D, by: rescale[r]) }
+                        }
+                        // o [rows, D] (+)= p [rows, keys] v [keys, D]; the first key tile has a visible key on every row
+                        sgemm(m: rows, n: D, k: keys, a: p, lda: Bc, b: v + c0 * C3, ldb: C3, beta: c0 == 0 ? 0 : 1, c: o, ldc: C)
+                    }
                     for r in 0..<rows {
-                        rescale[r] = maskedALiBiScores(p + r * Bc, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
+                        scaleRow(o + r * C, count: D, by: 1 / rowSum[r])
+                        lse[bh * T + r0 + r] = rowMax[r] + log(rowSum[r])
                     }
-                    // the running max takes the tile's; what was summed under the old max is rescaled (0 at the
-                    // first tile, where every query sees key 0, so the max is finite from then on)
-                    forEachVector(rows) { i, lanes in
-                        let old = load(rowMax + i, count: lanes), new = vmax(old, load(rescale + i, count: lanes))
-                        store(new, rowMax + i, count: lanes)
-                        store(vexp(old - new).replacing(with: 0, where: old .== -.infinity), rescale + i, count: lanes)
-                    }
-                    for r in 0..<rows {
-                        rowSum[r] = rowSum[r] * rescale[r] + exponentiate(p + r * Bc, keys: keys, minus: rowMax[r])
-                        if c0 > 0 && rescale[r] != 1 { scaleRow(o + r * C, count: D, by: rescale[r]) }
-                    }
-                    // o [rows, D] (+)= p [rows, keys] v [keys, D]; the first key tile has a visible key on every row
-                    sgemm(m: rows, n: D, k: keys, a: p, lda: Bc, b: v + c0 * C3, ldb: C3, beta: c0 == 0 ? 0 : 1, c: o, ldc: C)
-                }
-                for r in 0..<rows {
-                    scaleRow(o + r * C, count: D, by: 1 / rowSum[r])
-                    lse[bh * T + r0 + r] = rowMax[r] + log(rowSum[r])
                 }
             }
         }
@@ -83,10 +90,12 @@ public enum Attention {
         let scale = 1 / Float(D).squareRoot()
         let Br = tile, Bc = keyTile(queries: tile, headDim: D)
         Parallel.forEachRange(B * H) { items in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Br * Bc + T)
+            let keyTiles = (T + Bc - 1) / Bc
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Br * Bc + T + 2 * keyTiles * D * Bc)
             defer { scratch.deallocate() }
             let p = scratch, dp = scratch + Br * Bc           // [Br, Bc] probabilities; dP, then dS
             let delta = dp + Br * Bc                           // [T] rowsum(dO * O) per query
+            let kt = delta + T, vt = kt + keyTiles * D * Bc    // [keyTiles, D, Bc] the head's keys and values, transposed by tile
             for bh in items {
                 let (b, h) = bh.quotientAndRemainder(dividingBy: H)
                 let q = qkv + b * T * C3 + h * 3 * D
@@ -96,6 +105,8 @@ public enum Attention {
                 let o = out + b * T * C + h * D, dO = dout + b * T * C + h * D   // [T, D], row stride C
                 let l = lse + bh * T
                 for t in 0..<T { delta[t] = dot(dO + t * C, o + t * C, count: D) }
+                transposeTiles(k, rows: T, columns: D, ld: C3, tile: Bc, into: kt)
+                transposeTiles(v, rows: T, columns: D, ld: C3, tile: Bc, into: vt)
                 for c0 in stride(from: 0, to: T, by: Bc) {
                     let keys = min(Bc, T - c0)
                     let firstRow = c0 / Br * Br                  // the query tile holding query c0: earlier ones see none of these keys
@@ -103,8 +114,8 @@ public enum Attention {
                         let rows = min(Br, T - r0)
                         let first: Float = r0 == firstRow ? 0 : 1   // beta: the first query tile starts dK, dV
                         // p [rows, keys] = exp(q k^T / sqrt(D) + ALiBi - lse), zero where s > t
-                        sgemm(transB: true, m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
-                              b: k + c0 * C3, ldb: C3, c: p, ldc: Bc)
+                        sgemm(m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3, b: kt + c0 * D, ldb: Bc,
+                              c: p, ldc: Bc)
                         for r in 0..<rows {
                             let row = p + r * Bc
                             _ = maskedALiBiScores(row, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
@@ -114,8 +125,7 @@ public enum Attention {
                         sgemm(transA: true, m: keys, n: D, k: rows, a: p, lda: Bc, b: dO + r0 * C, ldb: C,
                               beta: first, c: dv + c0 * C3, ldc: C3)
                         // dP [rows, keys] = dO v^T; dS = p * (dP - delta), in place
-                        sgemm(transB: true, m: rows, n: keys, k: D, a: dO + r0 * C, lda: C, b: v + c0 * C3, ldb: C3,
-                              c: dp, ldc: Bc)
+                        sgemm(m: rows, n: keys, k: D, a: dO + r0 * C, lda: C, b: vt + c0 * D, ldb: Bc, c: dp, ldc: Bc)
                         for r in 0..<rows { softmaxBackwardRow(dp + r * Bc, probabilities: p + r * Bc, keys: keys, delta: delta[r0 + r]) }
                         // dK [keys, D] (+)= dS^T q / sqrt(D); dQ [rows, D] (+)= dS k / sqrt(D) (key tile 0 reaches every query tile first)
                         sgemm(transA: true, m: keys, n: D, k: rows, alpha: scale, a: dp, lda: Bc, b: q + r0 * C3, ldb: C3,
@@ -132,6 +142,17 @@ public enum Attention {
     /// product within OpenBLAS's single-thread size, m*n*k <= 262144 (64 at D = 64, 32 at D = 128).
     static func keyTile(queries: Int, headDim D: Int) -> Int {
         max(1, min(queries, 262_144 / max(1, queries * D)))
+    }
+
+    /// dst [tiles, columns, tile] = src [rows, columns] (row stride ld) cut into tiles of `tile` rows,
+    /// each transposed (the last tile's missing rows are left as they are): a tile is then a plain
+    /// [columns, tile] matrix with row stride `tile`, for products by src^T.
+    static func transposeTiles(_ src: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int, tile: Int,
+                               into dst: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let t = dst + (r / tile) * columns * tile + r % tile
+            for c in 0..<columns { t[c * tile] = src[r * ld + c] }
+        }
     }
 
     static let ramp = Vec((0..<16).map { Float($0) })   // 0, 1, ..., 15: key offsets within a vector
