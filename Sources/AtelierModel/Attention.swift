@@ -141,7 +141,8 @@ public enum Attention {
     /// Keys per tile for `queries` queries per tile: as many (up to `queries`) as keep each tile
     /// product within OpenBLAS's single-thread size, m*n*k <= 262144 (64 at D = 64, 32 at D = 128).
     static func keyTile(queries: Int, headDim D: Int) -> Int {
-        max(1, min(queries, 262_144 / max(1, queries * D)))
+        precondition(queries > 0, "an attention tile holds at least one query")
+        return max(1, min(queries, 262_144 / max(1, queries * D)))
     }
 
     /// dst [tiles, columns, tile] = src [rows, columns] (row stride ld) cut into tiles of `tile` rows,
