@@ -1,7 +1,8 @@
 /// The interface BloomModel and Activations call until they pass out and lse (the lead wires
 /// `Attention.forward(out:lse:...)` and `backward(dqkv:dout:out:lse:...)` in, then deletes this
 /// file, Activations' probs [B, H, T, T] and dScores [T, T]). `probs` only holds lse [B, H, T] now;
-/// backward recomputes out, which the new interface takes from the caller.
+/// backward recomputes out and lse (with BLOOM's slopes, as BloomModel uses: the old backward took
+/// none), which the new interface takes from the caller, so it costs one more forward.
 extension Attention {
     public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                                qkv: UnsafePointer<Float>, slopes: [Float],
