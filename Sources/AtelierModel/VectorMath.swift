@@ -39,7 +39,8 @@ public typealias Vec = SIMD16<Float>
 @inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
 
 /// The max and the sum of a vector's 16 lanes by halving (8, 4, 2, 1): vector instructions, where
-/// the standard `max()` and `sum()` go lane by lane in scalar code (a compare and branch per lane).
+/// the standard `max()` goes lane by lane with a compare and a branch each (most of an attention
+/// row kernel's time at 64 keys) and `sum()` adds the lanes one after another.
 @inline(__always) func laneMax(_ v: Vec) -> Float {
     let a = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .< v.highHalf)
     let b = a.lowHalf.replacing(with: a.highHalf, where: a.lowHalf .< a.highHalf)
