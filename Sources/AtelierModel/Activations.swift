@@ -19,7 +19,7 @@ public final class Activations: @unchecked Sendable {
     public struct Block {
         public let ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>   // [N, C], [N], [N]
         public let qkv: UnsafeMutablePointer<Float>                      // [N, 3C]
-        public let probs: UnsafeMutablePointer<Float>                    // [B, H, T, T]
+        public let lse: UnsafeMutablePointer<Float>                      // [B, H, T] attention's log-sum-exp per query
         public let att: UnsafeMutablePointer<Float>                      // [N, C] heads merged
         public let residualMid: UnsafeMutablePointer<Float>              // [N, C] after attention
         public let ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>   // [N, C], [N], [N]
@@ -39,7 +39,6 @@ public final class Activations: @unchecked Sendable {
     public let dResidual, dHidden: UnsafeMutablePointer<Float>       // [N, C]; dHidden holds dfinal after the loss
     public let dQKV: UnsafeMutablePointer<Float>                     // [N, 3C]
     public let dFC: UnsafeMutablePointer<Float>                      // [N, 4C]
-    public let dScores: UnsafeMutablePointer<Float>                  // [T, T]
 
     public var tokens: [Int32]    // [N] inputs
     public var targets: [Int32]   // [N] next tokens (CrossEntropy.ignoreIndex for padding)
@@ -73,12 +72,12 @@ public final class Activations: @unchecked Sendable {
         let (attentionSets, mlpSets) = sets(recompute, layers: L)
         var sizes: [Int?] = [NC, N, N]                                             // embedded, mean, rstd
         sizes += Array(repeating: NC, count: L + 1)                               // residual[0...L]
-        let attention: [Int?] = [NC, N, N, N3C, checkedProduct(B, H, T, T), NC]   // ln1, mean, rstd, qkv, probs, att
+        let attention: [Int?] = [NC, N, N, N3C, checkedProduct(B, H, T), NC]      // ln1, mean, rstd, qkv, lse, att
         for _ in 0..<attentionSets { sizes += attention }
         let mlp: [Int?] = [NC, NC, N, N, N4C, N4C]                                // residualMid, ln2, mean, rstd, fc, gelu
         for _ in 0..<mlpSets { sizes += mlp }
         sizes += [NC, N, N, checkedProduct(chunkRows, V)]                         // final, mean, rstd, logitsChunk
-        sizes += [NC, NC, N3C, N4C, checkedProduct(T, T)]                         // dResidual, dHidden, dQKV, dFC, dScores
+        sizes += [NC, NC, N3C, N4C]                                               // dResidual, dHidden, dQKV, dFC
         let known = sizes.compactMap { $0 }
         return known.count == sizes.count ? known : nil
     }
@@ -152,15 +151,15 @@ public final class Activations: @unchecked Sendable {
         embedded = view(); embeddedMean = view(); embeddedRstd = view()
         residual = (0...L).map { _ in view() }
         let (attentionSets, mlpSets) = Self.sets(recompute, layers: L)
-        let attention = (0..<attentionSets).map { _ in (ln1: view(), mean: view(), rstd: view(), qkv: view(), probs: view(), att: view()) }
+        let attention = (0..<attentionSets).map { _ in (ln1: view(), mean: view(), rstd: view(), qkv: view(), lse: view(), att: view()) }
         let mlp = (0..<mlpSets).map { _ in (mid: view(), ln2: view(), mean: view(), rstd: view(), fc: view(), gelu: view()) }
         blocks = (0..<L).map { l in
             let a = attention[min(l, attentionSets - 1)], m = mlp[min(l, mlpSets - 1)]
-            return Block(ln1: a.ln1, ln1Mean: a.mean, ln1Rstd: a.rstd, qkv: a.qkv, probs: a.probs, att: a.att,
+            return Block(ln1: a.ln1, ln1Mean: a.mean, ln1Rstd: a.rstd, qkv: a.qkv, lse: a.lse, att: a.att,
                          residualMid: m.mid, ln2: m.ln2, ln2Mean: m.mean, ln2Rstd: m.rstd, fc: m.fc, gelu: m.gelu)
         }
         final = view(); finalMean = view(); finalRstd = view(); logitsChunk = view()
-        dResidual = view(); dHidden = view(); dQKV = view(); dFC = view(); dScores = view()
+        dResidual = view(); dHidden = view(); dQKV = view(); dFC = view()
         tokens = [Int32](repeating: 0, count: N)
         targets = [Int32](repeating: 0, count: N)
     }

@@ -67,7 +67,7 @@ public final class BloomModel: @unchecked Sendable {
         LayerNorm.forward(out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, x: acts.residual[l], weight: w + o.ln1Weight,
                           bias: w + o.ln1Bias, rows: N, channels: C, eps: shape.layerNormEpsilon)
         Linear.forward(y: a.qkv, x: a.ln1, weight: w + o.qkvWeight, bias: w + o.qkvBias, rows: N, inFeatures: C, outFeatures: 3 * C)
-        Attention.forward(out: a.att, probs: a.probs, qkv: a.qkv, slopes: slopes, batch: acts.batch, sequence: acts.sequence,
+        Attention.forward(out: a.att, lse: a.lse, qkv: a.qkv, slopes: slopes, batch: acts.batch, sequence: acts.sequence,
                           heads: shape.heads, headDim: shape.headDim)
     }
 
@@ -196,7 +196,7 @@ public final class BloomModel: @unchecked Sendable {
             Linear.backward(dx: dh, dweight: g + o.denseWeight, dbias: g + o.denseBias, dy: dres, x: a.att,
                             weight: w + o.denseWeight, rows: N, inFeatures: C, outFeatures: C)
             observer?.gradientsReady(o.denseRange)
-            Attention.backward(dqkv: acts.dQKV, dout: dh, qkv: a.qkv, probs: a.probs, scratch: acts.dScores,
+            Attention.backward(dqkv: acts.dQKV, dout: dh, out: a.att, lse: a.lse, qkv: a.qkv, slopes: slopes,
                                batch: B, sequence: T, heads: H, headDim: D)
             observer?.progress()
             Linear.backward(dx: dh, dweight: g + o.qkvWeight, dbias: g + o.qkvBias, dy: acts.dQKV, x: a.ln1,

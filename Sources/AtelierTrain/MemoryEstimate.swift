@@ -48,7 +48,7 @@ public struct MemoryEstimate: Encodable, Sendable {
         guard let rows = checkedProduct(B, shape.sequenceLength),
               let activations = Activations.bytes(shape: shape, batch: B, recompute: job.train.recompute) else {
             throw tooLarge("batch.micro_batch_size",
-                           "activations (micro_batch_size x seq_length x hidden_size per layer, micro_batch_size x heads x seq_length^2 attention probabilities per layer)", B)
+                           "activations (micro_batch_size x seq_length x hidden_size per layer)", B)
         }
         guard let tokens = TrainStep.tokenBufferBytes(rows: rows, accumulation: accumulation) else {
             throw tooLarge("batch.global_batch_size", "token buffers (global_batch_size / ranks x seq_length)", job.batch.globalBatchSize)

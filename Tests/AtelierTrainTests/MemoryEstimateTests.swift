@@ -25,11 +25,11 @@ final class MemoryEstimateTests: XCTestCase {
         let parameters = 12 * L * C * C + 13 * L * C + V * C + 4 * C
         XCTAssertEqual(parameters, 27_584)
         // forward saves per block: ln1, att, residual_mid, ln2 [N,C]; qkv [N,3C]; fc, gelu [N,4C];
-        // 4 x [N] means/rstds; probs [B,H,T,T]. Outside the blocks: embedded, residual[0...L],
+        // 4 x [N] means/rstds; attention's lse [B,H,T]. Outside the blocks: embedded, residual[0...L],
         // final [N,C] and 4 x [N]; one chunk of logits (here all N rows: [N,V]); backward scratch
-        // dResidual, dHidden [N,C], dQKV [N,3C], dFC [N,4C], dScores [T,T].
-        let perBlock = 15 * N * C + 4 * N + B * H * T * T
-        let activationFloats = N * C + 2 * N + (L + 1) * N * C + L * perBlock + N * C + 2 * N + N * V + 9 * N * C + T * T
+        // dResidual, dHidden [N,C], dQKV [N,3C], dFC [N,4C].
+        let perBlock = 15 * N * C + 4 * N + B * H * T
+        let activationFloats = N * C + 2 * N + (L + 1) * N * C + L * perBlock + N * C + 2 * N + N * V + 9 * N * C
         let activationBytes = 4 * activationFloats + 2 * 4 * N    // + tokens and targets [N] Int32
 
         let estimate = try MemoryEstimate(job: try job(), worldSize: 1, blasThreads: 2)
@@ -38,7 +38,7 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(part(estimate, "gradients"), 4 * parameters)
         XCTAssertEqual(part(estimate, "optimizer state"), 8 * parameters)
         XCTAssertEqual(part(estimate, "activations"), activationBytes)
-        XCTAssertEqual(activationBytes, 207_616)
+        XCTAssertEqual(activationBytes, 191_232)
         // global 4 = micro 2 x 1 rank x 2 accumulation steps: inputs and targets [2, N] Int32 each
         XCTAssertEqual(part(estimate, "micro-batch tokens"), 2 * 2 * N * 4)
         XCTAssertEqual(part(estimate, "sgemm"), 3 * 1536 * 1536 * 4)
@@ -72,16 +72,16 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(part(estimate, "checkpoint snapshot"), 3 * model.params.bytes)
         _ = writer
         // every view lies inside the storage, the last one ending at most 15 floats of padding before its end
-        XCTAssertEqual(acts.dScores + 13 * 13 - acts.storage.base <= acts.storage.count, true)
-        XCTAssertGreaterThan(acts.dScores + 13 * 13 - acts.storage.base, acts.storage.count - 16)
+        XCTAssertEqual(acts.dFC + 13 * 4 * 32 - acts.storage.base <= acts.storage.count, true)
+        XCTAssertGreaterThan(acts.dFC + 13 * 4 * 32 - acts.storage.base, acts.storage.count - 16)
     }
 
-    /// Recompute keeps one shared set of the tensors it redoes: `attention` saves 4 [N,C] + 2 [N]
-    /// + the probabilities per block but the first; `blocks` all 15 [N,C] + 4 [N] + probabilities.
+    /// Recompute keeps one shared set of the tensors it redoes: `attention` saves 5 [N,C] + 2 [N]
+    /// + lse [B,H,T] per block but the first; `blocks` all 15 [N,C] + 4 [N] + lse.
     func testRecomputeSharesTheBlockTensors() throws {
         let (C, L, H, T, B) = (32, 2, 4, 16, 2)
         let N = B * T
-        let attentionSet = 5 * N * C + 2 * N + B * H * T * T, mlpSet = 10 * N * C + 2 * N
+        let attentionSet = 5 * N * C + 2 * N + B * H * T, mlpSet = 10 * N * C + 2 * N
         let none = try MemoryEstimate(job: try job(), worldSize: 1, blasThreads: 1)
         let attention = try MemoryEstimate(job: try job(["train.recompute=\"attention\""]), worldSize: 1, blasThreads: 1)
         let blocks = try MemoryEstimate(job: try job(["train.recompute=\"blocks\""]), worldSize: 1, blasThreads: 1)
@@ -122,7 +122,7 @@ final class MemoryEstimateTests: XCTestCase {
     /// Sizes beyond 64 bits are refused naming a field, not trapped.
     func testOverflowingActivationsAreAJobError() throws {
         let huge = try job(["model.seq_length=1048576", "batch.micro_batch_size=65536", "batch.global_batch_size=65536",
-                            "model.hidden_size=131072", "model.heads=131072"])
+                            "model.hidden_size=131072", "model.heads=131072", "model.layers=4096"])   // L x 15 x B x T x C
         XCTAssertThrowsError(try MemoryEstimate(job: huge, worldSize: 1, blasThreads: 1)) { error in
             guard case .invalid(_, let field, _, _)? = error as? JobError else { return XCTFail("\(error)") }
             XCTAssertEqual(field, "batch.micro_batch_size")
