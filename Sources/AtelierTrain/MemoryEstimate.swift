@@ -16,7 +16,7 @@ public struct MemoryEstimate: Encodable, Sendable {
         public let bytes: Int
         public let allocatedBy: String   // the buffers, by their owners' names
         public let fields: [String]      // the job fields that size it
-        public let onlyRankZero: Bool    // the checkpoint snapshot: rank 0 saves
+        public let onlyRankZero: Bool    // the checkpoint's buffers: rank 0 saves
 
         enum CodingKeys: String, CodingKey { case name, bytes, allocatedBy = "allocated_by", fields, onlyRankZero = "only_rank_zero" }
     }
@@ -106,7 +106,7 @@ public struct MemoryEstimate: Encodable, Sendable {
 
     /// Bytes on every rank.
     public var perRank: Int { parts.filter { !$0.onlyRankZero }.reduce(0) { $0 + $1.bytes } }
-    /// Bytes on rank 0, which also holds the checkpoint snapshot.
+    /// Bytes on rank 0, which also saves the checkpoints (a snapshot, or with ZeRO stage 1 the moment windows).
     public var rankZero: Int { parts.reduce(0) { $0 + $1.bytes } }
 
     /// Bytes the ranks on one node need together; Int.max when that does not even fit in an Int

@@ -89,12 +89,6 @@ public final class TrainStep {
     public static func checkMessageSizes(job: Job, worldSize: Int) throws {
         guard worldSize > 1 else { return }
         let layout = ParameterLayout(shape: job.model), limit = Int(Int32.max)
-        // The parameters' all-gather addresses every shard by an Int32 offset.
-        if shards(job: job, parameters: layout.count, worldSize: worldSize) != nil && layout.count > limit {
-            throw JobError.invalid(file: job.sourcePath, field: "distributed.zero_stage",
-                                   expected: "0 for a model of 2^31 parameters or more (the sharded all-gather addresses them with 32-bit offsets)",
-                                   found: "1 (\(layout.count) parameters)")
-        }
         let buckets = GradientBuckets.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes(job: job, layout: layout))
         if let largest = buckets.max(by: { $0.range.count < $1.range.count }), largest.range.count > limit {
             let table = largest.range.overlaps(layout.embeddingTableRange)
@@ -109,6 +103,12 @@ public final class TrainStep {
             throw JobError.invalid(file: job.sourcePath, field: "batch.micro_batch_size",
                                    expected: "embedding rows that fit in one MPI message (2^31-1 floats): up to min(vocab_size, ranks x micro_batch_size x seq_length) x hidden_size",
                                    found: "\(job.batch.microBatchSize)")
+        }
+        // The parameters' all-gather addresses every shard by an Int32 offset.
+        if shards(job: job, parameters: layout.count, worldSize: worldSize) != nil && layout.count > limit {
+            throw JobError.invalid(file: job.sourcePath, field: "distributed.zero_stage",
+                                   expected: "0 for a model of 2^31 parameters or more (the sharded all-gather addresses them with 32-bit offsets)",
+                                   found: "1 (\(layout.count) parameters)")
         }
     }
 
