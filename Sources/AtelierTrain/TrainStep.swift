@@ -185,7 +185,8 @@ public final class TrainStep {
             let gradScale: Float = (clip > 0 && gradNorm > clip) ? Float(clip / (gradNorm + 1e-6)) : 1
             optimizer.update(params: model.params, grads: model.grads, lr: lr, gradScale: gradScale)
             progress.optimizerStep = optimizer.step
-            try gatherParameters()
+            // Compute-only benchmarks (`.skipped`) send nothing, the parameters' gather included.
+            if buckets?.mode != .skipped { try gatherParameters() }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)
