@@ -78,7 +78,7 @@ enum Resume {
             if status[0] != 0 {
                 if let damaged { warn("warning: skipping checkpoint \(damaged)") }
                 return try load(into: step, directory: directory, comm: comm, acceptJobChange: acceptJobChange, accepted: accepted,
-                                say: say, warn: warn, excluding: excluding + [loaded?.0 ?? ""])
+                                say: say, warn: warn, excluding: excluding + (loaded.map { [$0.0] } ?? []))
             }
         }
         var counters = TrainingCounters()

@@ -82,4 +82,24 @@ final class ZeroTests: XCTestCase {
             }
         }
     }
+
+    /// Damaged moments show only when rank 0 reads them window by window, after the parameters
+    /// were loaded and sent: the checkpoint is skipped like any damaged one and the run resumes
+    /// from the previous one.
+    func testDamagedMomentsFallBackToThePreviousCheckpoint() throws {
+        let job = try writeTinyJob(in: dir, name: "damaged", micro: 2, extra: "[checkpoint]\ninterval_iterations = 5")
+        _ = try train(job, ranks: 2, ["train.iterations=10"])
+        let newest = dir.appendingPathComponent("runs/damaged/checkpoints/iter_0000010.h5")
+        var bytes = try Data(contentsOf: newest)
+        // the moments are written last: flip bytes in their chunks, the file's metadata intact
+        for fraction in [0.7, 0.8, 0.9] {
+            let at = Int(Double(bytes.count) * fraction)
+            for i in at..<(at + 64) { bytes[i] ^= 0xFF }
+        }
+        try bytes.write(to: newest)
+        let resumed = try train(job, ranks: 2, ["train.iterations=12"])
+        XCTAssertTrue(resumed.stderr.contains("warning: skipping checkpoint") && resumed.stderr.contains("iter_0000010.h5: dataset '/optimizer/"),
+                      resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("iter_0000005.h5 at iteration 5"), resumed.stdout)
+    }
 }
