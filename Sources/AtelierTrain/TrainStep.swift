@@ -50,7 +50,7 @@ public final class TrainStep {
         self.job = job
         self.comm = comm
         accumulation = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
-        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the parameters)
+        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the shard)
         // and the activations; BloomModel's parameters and gradients are allocated after them.
         let layout = ParameterLayout(shape: job.model)
         shards = Self.shards(job: job, parameters: layout.count, worldSize: comm.size)
