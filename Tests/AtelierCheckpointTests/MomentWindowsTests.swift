@@ -77,14 +77,17 @@ final class MomentWindowsTests: XCTestCase {
             XCTAssertEqual(memcmp(v2.base, v.base, v.bytes), 0, path)
         }
         XCTAssertEqual(try CheckpointSummary.verify(path: windowed).tensors.count, layout.tensors.count)
-        // the windowed reader: every window's m and v, at another window size than the save's
-        let reader = try MomentWindows.Reader(path: windowed, layout: layout)
-        defer { reader.close() }
-        for window in MomentWindows.plan(layout: layout) {
-            var wm = [Float](repeating: .nan, count: window.range.count), wv = wm
-            try reader.read(window, expAvg: &wm, expAvgSq: &wv)
-            XCTAssertEqual(wm, Array(UnsafeBufferPointer(start: m.base + window.range.lowerBound, count: window.range.count)))
-            XCTAssertEqual(wv, Array(UnsafeBufferPointer(start: v.base + window.range.lowerBound, count: window.range.count)))
+        // the windowed reader (a sharded load), on either file: every window's m and v, at another
+        // window size than the save's
+        for path in [whole, windowed] {
+            let reader = try MomentWindows.Reader(path: path, layout: layout)
+            defer { reader.close() }
+            for window in MomentWindows.plan(layout: layout) {
+                var wm = [Float](repeating: .nan, count: window.range.count), wv = wm
+                try reader.read(window, expAvg: &wm, expAvgSq: &wv)
+                XCTAssertEqual(wm, Array(UnsafeBufferPointer(start: m.base + window.range.lowerBound, count: window.range.count)), path)
+                XCTAssertEqual(wv, Array(UnsafeBufferPointer(start: v.base + window.range.lowerBound, count: window.range.count)), path)
+            }
         }
     }
 }
