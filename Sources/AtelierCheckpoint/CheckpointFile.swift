@@ -55,6 +55,16 @@ public enum CheckpointError: Error, CustomStringConvertible {
     }
 }
 
+/// Where a save finds the Adam moments.
+public enum MomentSource {
+    /// Whole buffers [P], laid out like the parameters.
+    case buffers(expAvg: UnsafePointer<Float>, expAvgSq: UnsafePointer<Float>)
+    /// Window by window (`MomentWindows.plan(layout:maxFloats:)`, in order): `fill(window, m, v)`
+    /// puts the window's moments [window.range.count] into m and v, e.g. gathered from the ranks
+    /// that own them. The file is the same.
+    case windows(maxFloats: Int, fill: (MomentWindows.Window, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void)
+}
+
 /// The checkpoint format, version 1 (docs/checkpoint-format.md): one HDF5 file, nothing in it
 /// depends on the number of ranks, every dataset checksummed (Fletcher32).
 public enum CheckpointFile {
@@ -64,6 +74,14 @@ public enum CheckpointFile {
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
                              expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
                              worldSize: Int, programVersion: String, accounting: AccountingTotals = AccountingTotals()) throws {
+        try write(path: path, layout: layout, params: params, moments: .buffers(expAvg: expAvg.base, expAvgSq: expAvgSq.base),
+                  counters: counters, jobText: jobText, worldSize: worldSize, programVersion: programVersion, accounting: accounting)
+    }
+
+    /// Writes a complete checkpoint to a new file at `path`, the moments from `moments`.
+    public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, moments: MomentSource,
+                             counters: TrainingCounters, jobText: String, worldSize: Int, programVersion: String,
+                             accounting: AccountingTotals = AccountingTotals()) throws {
         let file = try H5File.create(path)
         var closed = false
         defer { if !closed { try? file.close() } }
@@ -77,15 +95,57 @@ public enum CheckpointFile {
                                                  counters.skippedIterations, counters.consecutiveSkips,
                                                  counters.optimizerStep].map(Int64.init))
         try file.write("/state/accounting", doubles: accounting.values)
-        try file.writeVerified(layout.tensors.flatMap { t in
-            [FloatDatasetWrite(name: "/model/\(t.name)", shape: t.shape, source: params.base + t.offset),
-             FloatDatasetWrite(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, source: expAvg.base + t.offset),
-             FloatDatasetWrite(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, source: expAvgSq.base + t.offset)]
-        })
+        switch moments {
+        case .buffers(let expAvg, let expAvgSq):
+            try file.writeVerified(layout.tensors.flatMap { t in
+                [FloatDatasetWrite(name: "/model/\(t.name)", shape: t.shape, source: params.base + t.offset),
+                 FloatDatasetWrite(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, source: expAvg + t.offset),
+                 FloatDatasetWrite(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, source: expAvgSq + t.offset)]
+            })
+        case .windows(let maxFloats, let fill):
+            try file.writeVerified(layout.tensors.map { t in
+                FloatDatasetWrite(name: "/model/\(t.name)", shape: t.shape, source: params.base + t.offset)
+            })
+            try writeMoments(file, layout: layout, windows: MomentWindows.plan(layout: layout, maxFloats: maxFloats), fill: fill)
+        }
         FaultInjection.reached(.save, iteration: counters.iteration)
         try file.flush()
         closed = true
         try file.close()
+    }
+
+    /// The moments' datasets, each written as its windows arrive (one tensor's m and v streams open
+    /// at a time); the windows are refilled in one pair of buffers.
+    static func writeMoments(_ file: H5File, layout: ParameterLayout, windows: [MomentWindows.Window],
+                             fill: (MomentWindows.Window, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void) throws {
+        let largest = max(1, windows.map(\.range.count).max() ?? 0)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: largest), v = UnsafeMutablePointer<Float>.allocate(capacity: largest)
+        defer { m.deallocate(); v.deallocate() }
+        var open: (tensor: Int, m: FloatDatasetStream, v: FloatDatasetStream)?
+        var created = 0   // tensors whose datasets exist
+        func streams(through tensor: Int) throws -> (m: FloatDatasetStream, v: FloatDatasetStream) {
+            if let open, open.tensor == tensor { return (open.m, open.v) }
+            open = nil
+            // Tensors without elements have no windows; their datasets are created on the way.
+            while created <= tensor {
+                let t = layout.tensors[created]
+                let pair = (try FloatDatasetStream(file: file, name: "/optimizer/exp_avg/\(t.name)", shape: t.shape),
+                            try FloatDatasetStream(file: file, name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape))
+                if created == tensor { open = (tensor, pair.0, pair.1) }
+                created += 1
+            }
+            return (open!.m, open!.v)
+        }
+        for window in windows {
+            try fill(window, m, v)
+            for piece in window.pieces {
+                let pair = try streams(through: piece.tensor), at = piece.flat.lowerBound - window.range.lowerBound
+                try pair.m.append(m + at, rows: piece.rows.count)
+                try pair.v.append(v + at, rows: piece.rows.count)
+            }
+        }
+        open = nil
+        if !layout.tensors.isEmpty && created < layout.tensors.count { _ = try streams(through: layout.tensors.count - 1) }
     }
 
     static let modelFields = ["model.vocab_size", "model.hidden_size", "model.layers", "model.heads"]

@@ -114,6 +114,9 @@ public struct SaveFailed: Error, CustomStringConvertible {
     public let iteration: Int
     public let previous: String?
     public let underlying: Error
+    public init(path: String, iteration: Int, previous: String?, underlying: Error) {
+        (self.path, self.iteration, self.previous, self.underlying) = (path, iteration, previous, underlying)
+    }
     public var description: String {
         "could not save the checkpoint of iteration \(iteration) (\(path)): \(underlying). "
             + (previous.map { "The previous checkpoint, \($0), is intact; free space or fix the directory and rerun the same command to resume from it" }

@@ -168,15 +168,20 @@ public final class EmbeddingRowsSum {
         return [try comm.startAllReduceSum(received.base, count: received.count)]
     }
 
-    /// table [V, C] += the summed rows; call once the sum has completed.
-    public func addInto(table: UnsafeMutablePointer<Float>) {
+    /// table [V, C] += the summed rows, for the table's elements in `within` (flat offsets into
+    /// the table; all of them by default, a ZeRO shard's part otherwise); call once the sum has completed.
+    public func addInto(table: UnsafeMutablePointer<Float>, within: Range<Int>? = nil) {
+        let within = within ?? 0..<(vocab * channels)
+        func add(_ row: Int32, _ sum: UnsafePointer<Float>) {
+            let start = Int(row) * channels
+            let part = (start..<(start + channels)).clamped(to: within)
+            if !part.isEmpty { vadd(table + part.lowerBound, sum + (part.lowerBound - start), part.count) }
+        }
         switch strategy {
         case .gather:
-            for k in 0..<receivedIds.count {
-                vadd(table + Int(receivedIds.base[k]) * channels, received.base + k * channels, channels)
-            }
+            for k in 0..<receivedIds.count { add(receivedIds.base[k], received.base + k * channels) }
         case .union:
-            for (u, row) in unionRows.enumerated() { vadd(table + Int(row) * channels, received.base + u * channels, channels) }
+            for (u, row) in unionRows.enumerated() { add(row, received.base + u * channels) }
         }
     }
 }

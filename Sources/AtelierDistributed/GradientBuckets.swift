@@ -12,6 +12,13 @@ import MPI
 ///
 /// Gradients arrive already divided by the global number of target tokens, so the sum over ranks
 /// is the global mean gradient.
+///
+/// With `shards` (ZeRO stage 1) a bucket is summed only onto the ranks that own it: one
+/// MPI_Ireduce per owner, of the bucket's part in that owner's shard (`ParameterShards.owners`),
+/// issued at the same moment the all-reduce would be. Each rank then holds the summed gradients
+/// of its own shard only (the rest of its buffer keeps its local gradients), which is all its
+/// optimizer reads. Each rank sends about (N-1)/N of the gradients and receives as much, half of
+/// what an all-reduce moves; the parameters' all-gather after the update moves the other half.
 public final class GradientBuckets: GradientObserver {
     /// When the buckets' all-reduces are issued.
     public enum Mode: String, Sendable, CaseIterable {
@@ -25,6 +32,7 @@ public final class GradientBuckets: GradientObserver {
     let comm: Communicator
     let grads: FloatBuffer
     let table: Range<Int>                // the tied embedding table [V, C]
+    public let shards: ParameterShards?  // ZeRO stage 1: reduce each bucket to its owners
     private let bucketOfUnit: [Int: Int] // a unit's lowerBound -> its bucket
     private let unitsPerBucket: [Int]
     private var unitsLeft: [Int] = []
@@ -36,7 +44,9 @@ public final class GradientBuckets: GradientObserver {
     private var completed = 0            // pending[..<completed] have completed
     public private(set) var firstError: Error?
 
-    public init(layout: ParameterLayout, grads: FloatBuffer, comm: Communicator, bucketBytes: Int) {
+    public init(layout: ParameterLayout, grads: FloatBuffer, comm: Communicator, bucketBytes: Int, shards: ParameterShards? = nil) {
+        precondition(shards.map { $0.parameters == layout.count && $0.ranks == comm.size } ?? true)
+        self.shards = shards
         let plan = Self.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes)
         buckets = plan.map { $0.range }
         unitsPerBucket = plan.map { $0.units.count }
@@ -113,7 +123,15 @@ public final class GradientBuckets: GradientObserver {
     private func issueCompleteBuckets() {
         while nextBucket < buckets.count && unitsLeft[nextBucket] == 0 {
             let b = buckets[nextBucket]
-            record { pending.append(try comm.startAllReduceSum(grads.base + b.lowerBound, count: b.count)) }
+            record {
+                if let shards {
+                    for (owner, part) in shards.owners(of: b) {
+                        pending.append(try comm.startReduceSum(grads.base + part.lowerBound, count: part.count, root: owner))
+                    }
+                } else {
+                    pending.append(try comm.startAllReduceSum(grads.base + b.lowerBound, count: b.count))
+                }
+            }
             nextBucket += 1
         }
     }
@@ -147,8 +165,8 @@ public final class GradientBuckets: GradientObserver {
         }
     }
 
-    /// Waits for every bucket's all-reduce and adds the summed lookup rows into the table;
-    /// afterwards every rank holds the same summed gradients.
+    /// Waits for every bucket's sum and adds the summed lookup rows into the table; afterwards
+    /// every rank holds the same summed gradients (with `shards`: of its own shard).
     public func finish() throws {
         precondition(lookupDone, "backward did not hand over the embedding lookup's gradient")
         switch mode {
@@ -167,6 +185,7 @@ public final class GradientBuckets: GradientObserver {
         if let firstError, !(firstError is MPIError) { throw firstError }
         try comm.waitAll(&pending, operation: "gradient all-reduce")
         if let firstError { throw firstError }
-        lookup.addInto(table: grads.base + table.lowerBound)
+        let owned = shards.map { $0.range(of: comm.rank).clamped(to: table) } ?? table
+        lookup.addInto(table: grads.base + table.lowerBound, within: (owned.lowerBound - table.lowerBound)..<(owned.upperBound - table.lowerBound))
     }
 }

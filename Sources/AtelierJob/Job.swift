@@ -125,6 +125,10 @@ public struct DistributedSettings: Equatable, Sendable {
     /// All-reduce each gradient bucket during backward as soon as it is complete (true), or all
     /// of them after backward (false: slower; for comparison and debugging).
     public var overlap = true
+    /// ZeRO stage: 0 every rank holds the whole Adam state and all-reduces the gradients; 1 each
+    /// rank owns one shard of the parameters, reduces the gradients to their owners, updates its
+    /// shard and all-gathers the parameters (docs/job-files.md). No effect on 1 rank.
+    public var zeroStage = 1
 }
 
 public struct CheckpointSettings: Equatable, Sendable {

@@ -16,7 +16,7 @@ public struct MemoryEstimate: Encodable, Sendable {
         public let bytes: Int
         public let allocatedBy: String   // the buffers, by their owners' names
         public let fields: [String]      // the job fields that size it
-        public let onlyRankZero: Bool    // the checkpoint snapshot: rank 0 saves
+        public let onlyRankZero: Bool    // the checkpoint's buffers: rank 0 saves
 
         enum CodingKeys: String, CodingKey { case name, bytes, allocatedBy = "allocated_by", fields, onlyRankZero = "only_rank_zero" }
     }
@@ -42,6 +42,9 @@ public struct MemoryEstimate: Encodable, Sendable {
         let P = layout.count
         let floatBytes = MemoryLayout<Float>.stride
         let accumulation = try job.batch.accumulationSteps(worldSize: worldSize, file: job.sourcePath)
+        // ZeRO stage 1: each rank's moments cover its shard only (the largest is rank 0's).
+        let shards = TrainStep.shards(job: job, parameters: P, worldSize: worldSize)
+        let momentFloats = shards?.largest ?? P
         func tooLarge(_ field: String, _ what: String, _ found: Int) -> JobError {
             .invalid(file: job.sourcePath, field: field, expected: "sizes whose \(what) can be counted in 64 bits", found: "\(found)")
         }
@@ -56,8 +59,10 @@ public struct MemoryEstimate: Encodable, Sendable {
         var parts = [
             Part(name: "parameters", bytes: P * floatBytes, allocatedBy: "BloomModel.params", fields: Self.modelFields, onlyRankZero: false),
             Part(name: "gradients", bytes: P * floatBytes, allocatedBy: "BloomModel.grads", fields: Self.modelFields, onlyRankZero: false),
-            Part(name: "optimizer state (Adam m, v)", bytes: AdamW.stateFloats(parameters: P) * floatBytes,
-                 allocatedBy: "AdamW.expAvg, AdamW.expAvgSq", fields: Self.modelFields, onlyRankZero: false),
+            Part(name: shards == nil ? "optimizer state (Adam m, v)" : "optimizer state (Adam m, v; 1/\(worldSize) shard)",
+                 bytes: AdamW.stateFloats(parameters: momentFloats) * floatBytes,
+                 allocatedBy: "AdamW.expAvg, AdamW.expAvgSq", fields: Self.modelFields + (shards == nil ? [] : ["distributed.zero_stage"]),
+                 onlyRankZero: false),
             Part(name: "activations", bytes: activations, allocatedBy: "Activations (forward's saved tensors, backward's scratch, tokens)",
                  fields: ["batch.micro_batch_size", "model.seq_length", "model.hidden_size", "model.layers", "model.heads", "model.vocab_size", "train.recompute"],
                  onlyRankZero: false),
@@ -70,7 +75,8 @@ public struct MemoryEstimate: Encodable, Sendable {
             }
             parts.append(Part(name: "embedding rows sum", bytes: rowsSum, allocatedBy: "GradientBuckets' EmbeddingRowsSum (at most)",
                               fields: ["model.vocab_size", "model.hidden_size", "batch.micro_batch_size", "model.seq_length"], onlyRankZero: false))
-            parts.append(Part(name: "all-reduce temporaries", bytes: GradientBuckets.inFlightBytes(gradientBytes: P * floatBytes),
+            parts.append(Part(name: shards == nil ? "all-reduce temporaries" : "reduce temporaries",
+                              bytes: GradientBuckets.inFlightBytes(gradientBytes: P * floatBytes),
                               allocatedBy: "Open MPI, per bucket in flight (at most)", fields: Self.modelFields, onlyRankZero: false))
         }
         parts.append(Part(name: "sgemm peak measurement", bytes: SgemmPeak.bytes(), allocatedBy: "SgemmPeak.measure, once before training",
@@ -79,8 +85,14 @@ public struct MemoryEstimate: Encodable, Sendable {
                           bytes: Self.runtimeBytes + Self.runtimeBytesPerBLASThread * max(1, blasThreads),
                           allocatedBy: "the process, with \(blasThreads) BLAS thread\(blasThreads > 1 ? "s" : "")",
                           fields: ["distributed.blas_threads"], onlyRankZero: false))
-        parts.append(Part(name: "checkpoint snapshot (params, m, v)", bytes: CheckpointWriter.snapshotFloats(parameters: P) * floatBytes,
-                          allocatedBy: "CheckpointWriter, on rank 0", fields: Self.modelFields, onlyRankZero: true))
+        if shards == nil {
+            parts.append(Part(name: "checkpoint snapshot (params, m, v)", bytes: CheckpointWriter.snapshotFloats(parameters: P) * floatBytes,
+                              allocatedBy: "CheckpointWriter, on rank 0", fields: Self.modelFields, onlyRankZero: true))
+        } else {
+            parts.append(Part(name: "checkpoint moment windows (m, v)", bytes: MomentWindows.bufferBytes(layout: layout),
+                              allocatedBy: "ShardedMoments, on rank 0 while it saves or loads (no snapshot: the save blocks)",
+                              fields: ["distributed.zero_stage"], onlyRankZero: true))
+        }
         parts.append(Part(name: "checkpoint write buffers", bytes: CheckpointWriter.writeBufferBytes(layout: layout),
                           allocatedBy: "the HDF5 writer's chunk ring, on rank 0 while it saves", fields: ["model.hidden_size"], onlyRankZero: true))
         guard checkedSum(parts.map(\.bytes)) != nil else {
@@ -94,7 +106,7 @@ public struct MemoryEstimate: Encodable, Sendable {
 
     /// Bytes on every rank.
     public var perRank: Int { parts.filter { !$0.onlyRankZero }.reduce(0) { $0 + $1.bytes } }
-    /// Bytes on rank 0, which also holds the checkpoint snapshot.
+    /// Bytes on rank 0, which also saves the checkpoints (a snapshot, or with ZeRO stage 1 the moment windows).
     public var rankZero: Int { parts.reduce(0) { $0 + $1.bytes } }
 
     /// Bytes the ranks on one node need together; Int.max when that does not even fit in an Int

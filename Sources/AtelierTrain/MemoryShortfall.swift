@@ -14,14 +14,14 @@ public struct MemoryShortfall: Error, CustomStringConvertible {
     public var description: String {
         let f = MemoryEstimate.format
         let rankZero = hostsRankZero && ranksOnNode > 0
-            ? " (\(f(estimate.rankZero)) on rank 0, which also holds the checkpoint snapshot)" : ""
+            ? " (\(f(estimate.rankZero)) on rank 0, which also saves the checkpoints)" : ""
         let largest = estimate.largest.map { part in
             " The largest part is \(part.name), \(f(part.bytes))" + (part.fields.isEmpty ? "." : ", sized by \(part.fields.joined(separator: ", ")).")
         } ?? ""
         return "the job needs \(f(estimate.perRank)) of memory per rank\(rankZero), x \(ranksOnNode) rank\(ranksOnNode > 1 ? "s" : "") on a node = \(f(neededOnNode)), "
             + "but that node has \(f(availableBytes)) available (\(source)): \(f(availableBytes / max(ranksOnNode, 1))) per rank."
             + largest
-            + " To fit, lower model.hidden_size, model.layers or model.vocab_size (parameters, gradients, Adam moments: 16 bytes per parameter),"
+            + " To fit, lower model.hidden_size, model.layers or model.vocab_size (parameters, gradients, Adam moments: 16 bytes per parameter, or 8 + 8/N on N ranks with distributed.zero_stage = 1),"
             + " batch.micro_batch_size or model.seq_length (activations), or run fewer ranks per node."
             + " `atelier estimate JOB` shows the breakdown; --ignore-memory-check starts the job anyway"
     }

@@ -5,7 +5,9 @@ import MPI
 
 /// Resuming a run: rank 0 tries the run directory's checkpoints, newest first (falling back past
 /// damaged ones with a warning), and broadcasts what it loaded to every rank, so a run saved on any
-/// number of ranks continues on any other.
+/// number of ranks continues on any other. With ZeRO stage 1 rank 0 reads the parameters only and
+/// then sends each rank its shard of the moments window by window (`ShardedMoments.load`); a
+/// checkpoint whose moments turn out damaged is skipped like any other.
 enum Resume {
     /// Loads the newest valid checkpoint into `step` on every rank; nil when the run has none, else
     /// the checkpoint's accounting totals (on rank 0; zero elsewhere).
@@ -13,19 +15,21 @@ enum Resume {
     /// refused (`JobChanged`) unless `acceptJobChange`, in which case `accepted` hears the changes.
     static func load(into step: TrainStep, directory: CheckpointDirectory, comm: Communicator, acceptJobChange: Bool = false,
                      accepted: ([JobChange]) -> Void = { _ in },
-                     say: (String) -> Void, warn: (String) -> Void) throws -> AccountingTotals? {
+                     say: (String) -> Void, warn: (String) -> Void, excluding: [String] = []) throws -> AccountingTotals? {
         let model = step.model
+        let sharded = step.shards
         // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
         var header = [Int64](repeating: 0, count: 7)
         var loaded: (String, CheckpointInfo)?
         var failure: Error?
         if comm.rank == 0 {
             directory.removeStaleTemporaries()
-            let candidates = directory.candidates()
+            let candidates = directory.candidates().filter { !excluding.contains($0) }
             for path in candidates {
                 do {
                     let info = try CheckpointFile.read(path: path, layout: model.layout, params: model.params,
-                                                       expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq)
+                                                       expAvg: sharded == nil ? step.optimizer.expAvg : nil,
+                                                       expAvgSq: sharded == nil ? step.optimizer.expAvgSq : nil)
                     loaded = (path, info)
                     break
                 } catch let error as CheckpointError {
@@ -34,8 +38,8 @@ enum Resume {
                     warn("warning: skipping checkpoint \(error)")
                 }
             }
-            if loaded == nil && failure == nil && !candidates.isEmpty {
-                failure = CheckpointError.noValidCheckpoint(directory: directory.path, tried: candidates)
+            if loaded == nil && failure == nil && !(candidates + excluding).isEmpty {
+                failure = CheckpointError.noValidCheckpoint(directory: directory.path, tried: excluding + candidates)
             }
             if let (path, info) = loaded {
                 let changes = JobChange.trajectoryChanges(savedText: info.jobText, current: step.job)
@@ -63,8 +67,18 @@ enum Resume {
         default: break
         }
         if comm.size > 1 {
-            for buffer in [model.params, step.optimizer.expAvg, step.optimizer.expAvgSq] {
+            for buffer in [model.params] + (sharded == nil ? [step.optimizer.expAvg, step.optimizer.expAvgSq] : []) {
                 try comm.broadcast(UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.bytes))
+            }
+        }
+        if let sharded {
+            let damaged = try ShardedMoments.load(path: loaded?.0, step: step, shards: sharded, comm: comm)
+            var status: [Int64] = [damaged == nil ? 0 : 1]
+            try comm.broadcast(&status)
+            if status[0] != 0 {
+                if let damaged { warn("warning: skipping checkpoint \(damaged)") }
+                return try load(into: step, directory: directory, comm: comm, acceptJobChange: acceptJobChange, accepted: accepted,
+                                say: say, warn: warn, excluding: excluding + (loaded.map { [$0.0] } ?? []))
             }
         }
         var counters = TrainingCounters()

@@ -26,8 +26,10 @@ public enum TrainingError: Error, CustomStringConvertible {
     }
 }
 
-/// One data-parallel optimizer step on this rank: accumulate micro-batches, all-reduce the gradients
-/// in buckets during the last backward, clip by global norm, AdamW.
+/// One data-parallel optimizer step on this rank: accumulate micro-batches, sum the gradients in
+/// buckets during the last backward, clip by global norm, AdamW. With ZeRO stage 1 on 2 or more
+/// ranks (`shards`), the buckets are reduced to the ranks that own them, each rank updates its
+/// shard, and the parameters are all-gathered after the update.
 public final class TrainStep {
     public let job: Job
     public let model: BloomModel
@@ -38,6 +40,8 @@ public final class TrainStep {
     public var progress = TrainingCounters()
     let comm: Communicator
     public let buckets: GradientBuckets?
+    public let shards: ParameterShards?      // ZeRO stage 1 on 2 or more ranks; nil: every rank updates everything
+    private let gatherLayout: [Int32]        // [2 x ranks]: each shard's count, then its offset
     let acts: Activations
     private var microTokens: [[Int32]] = []
     private var microTargets: [[Int32]] = []
@@ -46,9 +50,12 @@ public final class TrainStep {
         self.job = job
         self.comm = comm
         accumulation = try job.batch.accumulationSteps(worldSize: comm.size, file: job.sourcePath)
-        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the parameters)
+        // The buffers that can throw `AllocationFailed` come first: the moments (2 x the shard)
         // and the activations; BloomModel's parameters and gradients are allocated after them.
-        optimizer = try AdamW(layout: ParameterLayout(shape: job.model), settings: job.optimizer)
+        let layout = ParameterLayout(shape: job.model)
+        shards = Self.shards(job: job, parameters: layout.count, worldSize: comm.size)
+        optimizer = try AdamW(layout: layout, settings: job.optimizer, shard: shards?.range(of: comm.rank))
+        gatherLayout = shards.map { s in (0..<s.ranks).map { Int32(s.range(of: $0).count) } + (0..<s.ranks).map { Int32(s.range(of: $0).lowerBound) } } ?? []
         acts = try Activations.allocate(shape: job.model, batch: job.batch.microBatchSize, recompute: job.train.recompute)
         model = try BloomModel.allocate(shape: job.model)
         model.layout.initialize(model.params, seed: job.seed)
@@ -57,12 +64,18 @@ public final class TrainStep {
                               microBatchSize: job.batch.microBatchSize)
         loader = BatchLoader(source: source, seed: job.seed, slice: slice, sequenceLength: job.model.sequenceLength)
         buckets = comm.size > 1
-            ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm, bucketBytes: Self.bucketBytes(job: job, layout: model.layout))
+            ? GradientBuckets(layout: model.layout, grads: model.grads, comm: comm, bucketBytes: Self.bucketBytes(job: job, layout: model.layout),
+                              shards: shards)
             : nil
         buckets?.mode = job.distributed.overlap ? .overlapped : .afterBackward
         let n = acts.rows
         microTokens = Array(repeating: [Int32](repeating: 0, count: n), count: accumulation)
         microTargets = microTokens
+    }
+
+    /// The shards of ZeRO stage 1 (`distributed.zero_stage = 1` on 2 or more ranks), else nil.
+    public static func shards(job: Job, parameters: Int, worldSize: Int) -> ParameterShards? {
+        job.distributed.zeroStage == 1 && worldSize > 1 ? ParameterShards(parameters: parameters, ranks: worldSize) : nil
     }
 
     /// The all-reduce bucket size: distributed.bucket_mb (at most 1024 MiB), or automatic.
@@ -90,6 +103,12 @@ public final class TrainStep {
             throw JobError.invalid(file: job.sourcePath, field: "batch.micro_batch_size",
                                    expected: "embedding rows that fit in one MPI message (2^31-1 floats): up to min(vocab_size, ranks x micro_batch_size x seq_length) x hidden_size",
                                    found: "\(job.batch.microBatchSize)")
+        }
+        // The parameters' all-gather addresses every shard by an Int32 offset.
+        if shards(job: job, parameters: layout.count, worldSize: worldSize) != nil && layout.count > limit {
+            throw JobError.invalid(file: job.sourcePath, field: "distributed.zero_stage",
+                                   expected: "0 for a model of 2^31 parameters or more (the sharded all-gather addresses them with 32-bit offsets)",
+                                   found: "1 (\(layout.count) parameters)")
         }
     }
 
@@ -140,12 +159,15 @@ public final class TrainStep {
         }
         FaultInjection.reached(.allreduce, iteration: iteration)
         try buckets?.finish()
-        var totals = [lossSum]
+        // The global norm from each rank's shard's sum of squares (the shards of ZeRO stage 1 even
+        // at stage 0, so both stages compute it alike), summed with the loss in one all-reduce:
+        // every rank gets the same norm and takes the same decision.
+        let normShard = comm.size > 1 ? ParameterShards(parameters: model.layout.count, ranks: comm.size).range(of: comm.rank)
+                                      : 0..<model.layout.count
+        var totals = [lossSum, sumOfSquares(model.grads.base + normShard.lowerBound, normShard.count)]
         if comm.size > 1 { try comm.allReduceSum(&totals) }
         let loss = totals[0] / max(counts[0], 1)
-
-        // Every rank holds the same summed gradients, so every rank takes the same decision.
-        let gradNorm = sumOfSquares(model.grads.base, model.grads.count).squareRoot()
+        let gradNorm = totals[1].squareRoot()
         progress.consumedSamples += job.batch.globalBatchSize
         progress.consumedTokens += job.batch.globalBatchSize * job.model.sequenceLength
         progress.iteration += 1
@@ -163,9 +185,24 @@ public final class TrainStep {
             let gradScale: Float = (clip > 0 && gradNorm > clip) ? Float(clip / (gradNorm + 1e-6)) : 1
             optimizer.update(params: model.params, grads: model.grads, lr: lr, gradScale: gradScale)
             progress.optimizerStep = optimizer.step
+            // Compute-only benchmarks (`.skipped`) send nothing, the parameters' gather included.
+            if buckets?.mode != .skipped { try gatherParameters() }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)
+    }
+}
+
+extension TrainStep {
+    /// ZeRO stage 1: every rank's updated shard to every rank (one in-place MPI_Iallgatherv), so
+    /// all ranks hold the same parameters for the next forward.
+    func gatherParameters() throws {
+        guard let shards else { return }
+        try gatherLayout.withUnsafeBufferPointer { layout in
+            var request = [try comm.startAllGatherInPlace(model.params.base, counts: layout.baseAddress!,
+                                                          offsets: layout.baseAddress! + shards.ranks)]
+            try comm.waitAll(&request, operation: "parameter all-gather")
+        }
     }
 }
 

@@ -172,7 +172,8 @@ public final class TrainingRun {
     func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: MetricsFile?, peak: Double,
                accounting: JobAccounting) throws -> Outcome {
 
-        let writer = comm.rank == 0 ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
+        // ZeRO stage 1 saves stream the moments from their owners (ShardedMoments): no snapshot.
+        let writer = comm.rank == 0 && step.shards == nil ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
         var lastSave = DispatchTime.now().uptimeNanoseconds
         var tokenBytes: [Int] = []
@@ -214,7 +215,7 @@ public final class TrainingRun {
             // An interval closes before every save, so the checkpoint's totals end on a ledger record.
             if saving || flags[2] > 0 { try accounting.close(iteration: result.iteration) }
             if saving {
-                try save(step, with: writer, totals: accounting.totals)
+                try save(step, with: writer, directory: checkpoints, totals: accounting.totals)
                 lastSave = DispatchTime.now().uptimeNanoseconds
             }
             if stop || step.progress.iteration == job.train.iterations { try writer?.finish() }
@@ -227,10 +228,22 @@ public final class TrainingRun {
     }
 
     /// Rank 0 snapshots the state and writes it in the background (every rank holds the same
-    /// state); the other ranks go straight on.
-    func save(_ step: TrainStep, with writer: CheckpointWriter?, totals: AccountingTotals) throws {
-        guard let writer else { return }
+    /// state); the other ranks go straight on. With ZeRO stage 1 every rank takes part in a
+    /// streamed save that blocks until the file is written.
+    func save(_ step: TrainStep, with writer: CheckpointWriter?, directory: CheckpointDirectory, totals: AccountingTotals) throws {
         let say = self.say
+        if let shards = step.shards {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let path = try ShardedMoments.save(step, shards: shards, directory: directory, comm: comm, jobText: job.canonicalText,
+                                               programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
+                                               keepEvery: job.checkpoint.keepEvery, accounting: totals)
+            if let path {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                say("saved checkpoint \(path) (iteration \(step.progress.iteration)): training blocked \(String(format: "%.3f", seconds)) s, streamed from \(comm.size) shards (parameter hash \(String(step.model.layout.hash(step.model.params), radix: 16)))")
+            }
+            return
+        }
+        guard let writer else { return }
         try writer.save(params: step.model.params, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
                         counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
                         programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,

@@ -27,6 +27,17 @@ extension H5File {
         return largest == 0 ? 0 : writeRing * (largest + 4)
     }
 
+    /// Copies a chunk's `validBytes` into `buffer`, zero-pads it to `chunkBytes` and appends the
+    /// Fletcher32 as HDF5's filter stores it (little-endian): `buffer` holds chunkBytes + 4.
+    static func prepareChunk(_ buffer: UnsafeMutableRawPointer, from source: UnsafeRawPointer, validBytes: Int, chunkBytes: Int) {
+        buffer.copyMemory(from: source, byteCount: validBytes)
+        if validBytes < chunkBytes {
+            (buffer + validBytes).initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes - validBytes)
+        }
+        let checksum = fletcher32(buffer, chunkBytes).littleEndian
+        (buffer + chunkBytes).storeBytes(of: checksum, as: UInt32.self)
+    }
+
     /// Bytes of one float32 row along the first dimension, and of one (padded) chunk of them.
     static func rowBytes(_ shape: [Int]) -> Int { max(1, shape.dropFirst().reduce(1, *)) * 4 }
     static func chunkBytes(_ shape: [Int]) -> Int { chunkRows(shape) * rowBytes(shape) }
@@ -91,13 +102,7 @@ extension H5File {
             for (i, piece) in all.enumerated() {
                 free.wait()
                 if stop.requested { return }
-                let buffer = buffers.base[i % ring]
-                buffer.copyMemory(from: piece.source, byteCount: piece.validBytes)
-                if piece.validBytes < piece.chunkBytes {
-                    (buffer + piece.validBytes).initializeMemory(as: UInt8.self, repeating: 0, count: piece.chunkBytes - piece.validBytes)
-                }
-                let checksum = fletcher32(buffer, piece.chunkBytes).littleEndian
-                (buffer + piece.chunkBytes).storeBytes(of: checksum, as: UInt32.self)
+                H5File.prepareChunk(buffers.base[i % ring], from: piece.source, validBytes: piece.validBytes, chunkBytes: piece.chunkBytes)
                 ready.signal()
             }
         }

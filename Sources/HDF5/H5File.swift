@@ -108,7 +108,7 @@ public final class H5File {
     }
 
     /// Rows per chunk: chunks of about 1M elements along the first dimension.
-    static func chunkRows(_ shape: [Int]) -> Int {
+    public static func chunkRows(_ shape: [Int]) -> Int {
         max(1, min(shape[0], (1 << 20) / max(1, shape.dropFirst().reduce(1, *))))
     }
 

@@ -230,6 +230,51 @@ public final class Communicator: @unchecked Sendable {
         return Request(handle: request)
     }
 
+    /// Starts a non-blocking sum of `count` floats over all ranks onto `root` (MPI_Ireduce): the
+    /// root's buffer receives the sum in place, the others' buffers are only read. The buffer must
+    /// stay valid and untouched until the request completes.
+    public func startReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws -> Request {
+        precondition(count <= Int(Int32.max), "a non-blocking reduce holds at most 2^31-1 floats")
+        var request: MPI_Request? = atelier_mpi_request_null()
+        let mine = rank == root
+        let send: UnsafeRawPointer? = mine ? UnsafeRawPointer(atelier_mpi_in_place()) : UnsafeRawPointer(buffer)
+        try check(MPI_Ireduce(send, mine ? UnsafeMutableRawPointer(buffer) : nil,
+                              Int32(count), atelier_mpi_float(), atelier_mpi_sum(), Int32(root), comm, &request),
+                  "MPI_Ireduce(root \(root))")
+        return Request(handle: request)
+    }
+
+    /// Starts an in-place gather of every rank's part of `buffer` into everyone's (MPI_Iallgatherv
+    /// with MPI_IN_PLACE): rank r's `counts[r]` floats at `offsets[r]` are sent, the others'
+    /// received. `counts` and `offsets` must stay valid until the request completes.
+    public func startAllGatherInPlace(_ buffer: UnsafeMutablePointer<Float>, counts: UnsafePointer<Int32>,
+                                      offsets: UnsafePointer<Int32>) throws -> Request {
+        var request: MPI_Request? = atelier_mpi_request_null()
+        try check(MPI_Iallgatherv(atelier_mpi_in_place(), 0, atelier_mpi_float(), buffer, counts, offsets,
+                                  atelier_mpi_float(), comm, &request), "MPI_Iallgatherv(in place)")
+        return Request(handle: request)
+    }
+
+    /// Starts gathering rank r's `count` floats into `into` at `offsets[r]` on `root` (MPI_Igatherv);
+    /// `into`, `counts` and `offsets` are read on the root only.
+    public func startGather(_ values: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>?,
+                            counts: UnsafePointer<Int32>, offsets: UnsafePointer<Int32>, root: Int) throws -> Request {
+        var request: MPI_Request? = atelier_mpi_request_null()
+        try check(MPI_Igatherv(values, Int32(count), atelier_mpi_float(), into, counts, offsets, atelier_mpi_float(),
+                               Int32(root), comm, &request), "MPI_Igatherv")
+        return Request(handle: request)
+    }
+
+    /// Starts sending `counts[r]` floats at `offsets[r]` of `values` (read on `root` only) to each
+    /// rank r, which receives its `count` into `into` (MPI_Iscatterv).
+    public func startScatter(_ values: UnsafePointer<Float>?, counts: UnsafePointer<Int32>, offsets: UnsafePointer<Int32>,
+                             into: UnsafeMutablePointer<Float>, count: Int, root: Int) throws -> Request {
+        var request: MPI_Request? = atelier_mpi_request_null()
+        try check(MPI_Iscatterv(values, counts, offsets, atelier_mpi_float(), into, Int32(count), atelier_mpi_float(),
+                                Int32(root), comm, &request), "MPI_Iscatterv")
+        return Request(handle: request)
+    }
+
     /// Starts a non-blocking in-place bitwise OR of `count` 64-bit words over all ranks (a union of bit sets).
     public func startAllReduceBitOr(_ words: UnsafeMutablePointer<UInt64>, count: Int) throws -> Request {
         precondition(count <= Int(Int32.max))

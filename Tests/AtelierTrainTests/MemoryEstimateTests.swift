@@ -1,4 +1,5 @@
 import AtelierCheckpoint
+import AtelierDistributed
 import AtelierJob
 import AtelierModel
 import AtelierTrain
@@ -100,9 +101,34 @@ final class MemoryEstimateTests: XCTestCase {
         // min(128, 64) = 64 rows; slot [V] Int32, bitmap 1 word, local and received rows fp32, ids.
         let expected = 64 * 4 + 8 + (32 + 64) * 32 * 4 + (32 + 64 + 64) * 4 + 3 * 8 + 8 * 4
         XCTAssertEqual(part(estimate, "embedding rows"), expected)
-        XCTAssertEqual(part(estimate, "all-reduce temporaries"), 4 * 27_584, "up to every bucket in flight: the gradients' size")
+        XCTAssertEqual(part(estimate, "reduce temporaries"), 4 * 27_584, "up to every bucket in flight: the gradients' size")
+        let unsharded = try MemoryEstimate(job: try job(["distributed.zero_stage=0"]), worldSize: 2, blasThreads: 1)
+        XCTAssertEqual(part(unsharded, "all-reduce temporaries"), 4 * 27_584)
         // global 4 = micro 2 x 2 ranks x 1 step
         XCTAssertEqual(part(estimate, "micro-batch tokens"), 2 * 32 * 4)
+    }
+
+    /// ZeRO stage 1 on N ranks: moments for the largest shard (ceil(P/N) rounded up to 16 floats),
+    /// and on rank 0 the save's windows instead of a snapshot; on one rank nothing changes.
+    func testZeroStageOneCountsTheShardAndTheSavesWindows() throws {
+        let P = 27_584, layout = ParameterLayout(shape: try job().model)
+        let single = try MemoryEstimate(job: try job(), worldSize: 1, blasThreads: 1)
+        XCTAssertEqual(part(single, "optimizer state"), 8 * P)
+        XCTAssertEqual(part(single, "checkpoint snapshot"), 12 * P)
+        for (ranks, shard) in [(2, 13_792), (3, 9_200), (4, 6_896)] {
+            let estimate = try MemoryEstimate(job: try job(["batch.global_batch_size=\(2 * ranks)"]), worldSize: ranks, blasThreads: 1)
+            XCTAssertEqual(part(estimate, "optimizer state (Adam m, v; 1/\(ranks) shard)"), 8 * shard)
+            XCTAssertEqual(ParameterShards(parameters: P, ranks: ranks).largest, shard)
+            XCTAssertNil(part(estimate, "checkpoint snapshot"), "a sharded save streams: no snapshot")
+            let windows = part(estimate, "checkpoint moment windows")
+            XCTAssertEqual(windows, MomentWindows.bufferBytes(layout: layout))
+            // here the whole model is one window of m and one of v, plus two chunk buffers of fc1 [4C, C]
+            XCTAssertEqual(windows, 2 * 4 * P + 2 * (4 * 32 * 32 * 4 + 4))
+            XCTAssertEqual(estimate.rankZero - estimate.perRank, windows! + part(estimate, "checkpoint write buffers")!)
+            // what a rank allocates: its shard's moments
+            let adam = try AdamW(layout: layout, settings: try job().optimizer, shard: ParameterShards(parameters: P, ranks: ranks).range(of: 0))
+            XCTAssertEqual(part(estimate, "optimizer state"), adam.expAvg.bytes + adam.expAvgSq.bytes)
+        }
     }
 
     func testShortfallNamesTheFiguresAndFields() throws {
@@ -151,6 +177,10 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=64", "model.seq_length=1024",
                               "batch.micro_batch_size=65536", "batch.global_batch_size=131072"], ranks: 2), "batch.micro_batch_size")
         XCTAssertNil(field([], ranks: 2))
+        // 12 x 3 x 8192^2 = 2.4 billion parameters, every bucket small: ZeRO stage 1's all-gather
+        // addresses the shards with 32-bit offsets
+        XCTAssertEqual(field(["model.hidden_size=8192", "model.layers=3"], ranks: 2), "distributed.zero_stage")
+        XCTAssertNil(field(["model.hidden_size=8192", "model.layers=3", "distributed.zero_stage=0"], ranks: 2))
     }
 
     /// A count the machine cannot hold is a thrown error, not a crash.

@@ -1,6 +1,8 @@
+import AtelierDistributed
 import AtelierJob
 import AtelierModel
 import AtelierTrain
+import BLAS
 import XCTest
 
 final class OptimizerTests: XCTestCase {
@@ -47,5 +49,45 @@ final class OptimizerTests: XCTestCase {
         let norm = layout.tensor(named: "transformer.word_embeddings_layernorm.weight")!
         XCTAssertTrue(embedding.decays)
         XCTAssertFalse(norm.decays)
+    }
+
+    /// ZeRO stage 1: each rank's AdamW over its shard (shards cut tensors, so weight decay switches
+    /// inside a shard) gives the same bits as one AdamW over everything, on 1 or 2 threads.
+    func testShardedAndThreadedUpdatesEqualTheWholeUpdateBitForBit() throws {
+        let shape = ModelShape(vocabSize: 300, hiddenSize: 64, layers: 2, heads: 4, sequenceLength: 8)
+        let layout = ParameterLayout(shape: shape)
+        let settings = OptimizerSettings(lr: 0.01, minLR: 0, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipGrad: 1)
+        let initial = FloatBuffer(count: layout.count)
+        layout.initialize(initial, seed: 3)
+        func gradients(_ step: Int) -> FloatBuffer {
+            let g = FloatBuffer(count: layout.count)
+            for i in 0..<layout.count { g[i] = Float((i * 7 + step * 13) % 29) * 0.01 - 0.14 }
+            return g
+        }
+        func run(shards: ParameterShards?, threads: Int) throws -> [Float] {
+            let saved = BLASRuntime.threads
+            BLASRuntime.setThreads(threads)
+            defer { BLASRuntime.setThreads(saved) }
+            let params = FloatBuffer(count: layout.count)
+            params.base.update(from: initial.base, count: layout.count)
+            let ranks = shards.map { s in (0..<s.ranks).map { s.range(of: $0) } } ?? [0..<layout.count]
+            let optimizers = try ranks.map { try AdamW(layout: layout, settings: settings, shard: $0) }
+            for step in 1...3 {
+                let g = gradients(step)
+                // each "rank" updates its shard of the same buffer (what the all-gather then shares)
+                for adam in optimizers { adam.update(params: params, grads: g, lr: 0.01 / Double(step), gradScale: 0.5) }
+            }
+            XCTAssertEqual(optimizers.map(\.expAvg.count).reduce(0, +), layout.count)
+            return params.array
+        }
+        let whole = try run(shards: nil, threads: 1)
+        XCTAssertNotEqual(whole, initial.array)
+        let cuts = ParameterShards(parameters: layout.count, ranks: 3)
+        XCTAssertTrue(layout.tensors.contains { $0.offset < cuts.range(of: 1).lowerBound && $0.offset + $0.count > cuts.range(of: 1).lowerBound },
+                      "a shard boundary falls inside a tensor")
+        for (shards, threads) in [(nil, 2), (cuts, 1), (cuts, 2), (ParameterShards(parameters: layout.count, ranks: 4), 2)] as [(ParameterShards?, Int)] {
+            let got = try run(shards: shards, threads: threads)
+            XCTAssertTrue(got.elementsEqual(whole) { $0.bitPattern == $1.bitPattern }, "\(shards?.ranks ?? 1) shards, \(threads) threads")
+        }
     }
 }
