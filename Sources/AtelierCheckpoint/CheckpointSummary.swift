@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierJob
 import Foundation
 import AtelierModel

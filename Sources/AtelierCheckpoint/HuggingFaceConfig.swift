@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierData
 import AtelierJob
 import Foundation

@@ -1,3 +1,4 @@
+import AtelierCore
 import Foundation
 
 extension Job {

@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 
 /// Everything forward saves for backward, plus backward's scratch, for micro-batches of B
 /// sequences of T tokens (N = B*T rows), in one allocation with named views.

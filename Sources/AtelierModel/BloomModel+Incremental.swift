@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 
 extension BloomModel {
     /// The forward pass of generation: `tokens` [n] at positions p0..<p0+n (p0 = cache.count) ->

@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 import BLAS
 
 /// BLOOM as Hugging Face's `BloomForCausalLM` defines it, fp32:

@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 
 /// The keys and values of every position a generation has processed, so that a new token attends
 /// over them instead of recomputing the context. [L, 2, H, capacity, D] fp32: layer l's keys of

@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 
 extension ParameterLayout {
     /// BLOOM's initialisation: weights ~ normal(0, sigma); the two output projections of each block

@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 
 /// One named tensor inside the flat parameter buffer, under its Hugging Face state-dict name.
 public struct ParameterTensor: Sendable {

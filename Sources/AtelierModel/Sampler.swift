@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 import Foundation
 
 /// Samples text from a model: the prompt's last T tokens (T = the model's sequence length) go

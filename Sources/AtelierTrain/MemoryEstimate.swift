@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierCheckpoint
 import AtelierDistributed
 import AtelierJob

@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierAccounting
 import AtelierCheckpoint
 import AtelierJob

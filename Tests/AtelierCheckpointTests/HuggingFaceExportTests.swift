@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierCheckpoint
 import AtelierJob
 import AtelierModel

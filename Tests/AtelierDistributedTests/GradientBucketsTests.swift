@@ -1,3 +1,4 @@
+import AtelierCore
 import AtelierDistributed
 import AtelierJob
 import AtelierModel

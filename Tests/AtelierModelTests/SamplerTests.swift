@@ -1,4 +1,4 @@
-import AtelierJob
+import AtelierCore
 import AtelierModel
 
 import Foundation
