@@ -43,9 +43,9 @@ let package = Package(
         .target(name: "AtelierModel", dependencies: ["AtelierCore", "BLAS"]),
         .target(name: "AtelierDistributed", dependencies: ["AtelierCore", "AtelierJob", "AtelierModel", "MPI"]),
         .target(name: "AtelierCheckpoint", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "HDF5"]),
-        .target(name: "AtelierAccounting", dependencies: ["AtelierCore", "AtelierJob", "AtelierCheckpoint",
+        .target(name: "AtelierAccounting", dependencies: ["AtelierCore", "AtelierJob",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCheckpoint"]),
+        .target(name: "AtelierReport", dependencies: ["AtelierAccounting"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
                                                      "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [

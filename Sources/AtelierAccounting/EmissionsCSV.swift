@@ -1,4 +1,3 @@
-import AtelierCheckpoint
 import Foundation
 
 /// The job's `emissions.csv` in CodeCarbon 3.0's format (its `EmissionsData` columns, in order;

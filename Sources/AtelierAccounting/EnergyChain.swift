@@ -1,4 +1,3 @@
-import AtelierCheckpoint
 
 /// From what a node did to energy and emissions, with one profile's figures (docs/accounting.md):
 ///

@@ -1,4 +1,3 @@
-import AtelierCheckpoint
 import AtelierJob
 import Foundation
 

@@ -1,4 +1,3 @@
-import AtelierCheckpoint
 import Foundation
 
 /// A job in the ledger: one run directory, across all its launches (resumes continue it).

@@ -11,6 +11,19 @@ public struct TrainingCounters: Equatable, Sendable {
     public var consecutiveSkips = 0
     public var optimizerStep = 0            // AdamW updates applied (bias correction)
     public init() {}
+
+    /// The one packing of the counters (/state/counters, and what rank 0 broadcasts on a resume).
+    nonisolated(unsafe) static let fields: [WritableKeyPath<TrainingCounters, Int>] = [
+        \.iteration, \.consumedSamples, \.consumedTokens, \.skippedIterations, \.consecutiveSkips, \.optimizerStep,
+    ]
+
+    public var packed: [Int64] { Self.fields.map { Int64(self[keyPath: $0]) } }
+
+    /// Counters from `packed` values; nil unless there are exactly as many, each in [0, 2^53).
+    public init?(packed: [Int64]) {
+        guard packed.count == Self.fields.count, packed.allSatisfy({ $0 >= 0 && $0 < 1 << 53 }) else { return nil }
+        for (field, value) in zip(Self.fields, packed) { self[keyPath: field] = Int(value) }
+    }
 }
 
 /// What a checkpoint holds besides the tensors.
@@ -19,10 +32,10 @@ public struct CheckpointInfo: Sendable {
     public let jobText: String
     public let worldSizeAtSave: Int
     public let programVersion: String
-    public let accounting: AccountingTotals
+    public let accounting: NamedNumbers
 
     public init(counters: TrainingCounters, jobText: String, worldSizeAtSave: Int, programVersion: String,
-                accounting: AccountingTotals = AccountingTotals()) {
+                accounting: NamedNumbers = NamedNumbers()) {
         self.counters = counters
         self.accounting = accounting
         self.jobText = jobText
@@ -73,7 +86,7 @@ public enum CheckpointFile {
     /// Writes a complete checkpoint to a new file at `path`.
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
                              expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
-                             worldSize: Int, programVersion: String, accounting: AccountingTotals = AccountingTotals()) throws {
+                             worldSize: Int, programVersion: String, accounting: NamedNumbers = NamedNumbers()) throws {
         try write(path: path, layout: layout, params: params, moments: .buffers(expAvg: expAvg.base, expAvgSq: expAvgSq.base),
                   counters: counters, jobText: jobText, worldSize: worldSize, programVersion: programVersion, accounting: accounting)
     }
@@ -81,7 +94,7 @@ public enum CheckpointFile {
     /// Writes a complete checkpoint to a new file at `path`, the moments from `moments`.
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, moments: MomentSource,
                              counters: TrainingCounters, jobText: String, worldSize: Int, programVersion: String,
-                             accounting: AccountingTotals = AccountingTotals()) throws {
+                             accounting: NamedNumbers = NamedNumbers()) throws {
         let file = try H5File.create(path)
         var closed = false
         defer { if !closed { try? file.close() } }
@@ -91,10 +104,11 @@ public enum CheckpointFile {
         let s = layout.shape
         try file.write("/config/model", int64: [s.vocabSize, s.hiddenSize, s.layers, s.heads, s.sequenceLength].map(Int64.init))
         try file.write("/config/job_toml", text: jobText)
-        try file.write("/state/counters", int64: [counters.iteration, counters.consumedSamples, counters.consumedTokens,
-                                                 counters.skippedIterations, counters.consecutiveSkips,
-                                                 counters.optimizerStep].map(Int64.init))
-        try file.write("/state/accounting", doubles: accounting.values)
+        try file.write("/state/counters", int64: counters.packed)
+        if !accounting.values.isEmpty {
+            try file.write("/state/accounting", doubles: accounting.values)
+            try file.write("/state/accounting_names", text: accounting.names.joined(separator: "\n"))
+        }
         switch moments {
         case .buffers(let expAvg, let expAvgSq):
             try file.writeVerified(layout.tensors.flatMap { t in
@@ -169,13 +183,11 @@ public enum CheckpointFile {
             for (i, field) in modelFields.enumerated() where Int(config[i]) != expected[i] {
                 throw CheckpointError.shapeMismatch(file: path, field: field, inCheckpoint: Int(config[i]), inJob: expected[i])
             }
-            let raw = try file.readInt64("/state/counters", maxCount: 6)
-            guard raw.count == 6, raw.allSatisfy({ $0 >= 0 && $0 < 1 << 53 }) else {
-                throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not 6 non-negative integers")
+            let count = TrainingCounters().packed.count
+            let raw = try file.readInt64("/state/counters", maxCount: count)
+            guard let counters = TrainingCounters(packed: raw) else {
+                throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not \(count) non-negative integers")
             }
-            var counters = TrainingCounters()
-            counters.iteration = Int(raw[0]); counters.consumedSamples = Int(raw[1]); counters.consumedTokens = Int(raw[2])
-            counters.skippedIterations = Int(raw[3]); counters.consecutiveSkips = Int(raw[4]); counters.optimizerStep = Int(raw[5])
             try file.readVerified(layout.tensors.flatMap { t in
                 [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset)]
                     + (expAvg.map { [FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
@@ -191,14 +203,17 @@ public enum CheckpointFile {
         }
     }
 
-    /// The accounting totals; zero for a checkpoint written before accounting existed.
-    static func readAccounting(_ file: H5File, path: String) throws -> AccountingTotals {
-        guard file.exists("/state/accounting") else { return AccountingTotals() }
+    /// The accounting numbers, with their names; none for a checkpoint written before accounting
+    /// existed, and no names (the writer's order) for one written before they were stored.
+    static func readAccounting(_ file: H5File, path: String) throws -> NamedNumbers {
+        guard file.exists("/state/accounting") else { return NamedNumbers() }
         let values = try file.readDoubles("/state/accounting", maxCount: 64)
-        guard let totals = AccountingTotals(values: values) else {
-            throw CheckpointError.invalidContents(file: path, dataset: "/state/accounting",
-                                                  reason: "\(values) are not \(AccountingTotals.fieldNames.count) non-negative finite numbers")
+        guard file.exists("/state/accounting_names") else { return NamedNumbers(values: values) }
+        let names = try file.readText("/state/accounting_names", maxBytes: 4096).split(separator: "\n").map(String.init)
+        guard names.count == values.count else {
+            throw CheckpointError.invalidContents(file: path, dataset: "/state/accounting_names",
+                                                  reason: "\(names.count) names for \(values.count) values")
         }
-        return totals
+        return NamedNumbers(names: names, values: values)
     }
 }

@@ -57,7 +57,7 @@ public struct CheckpointSummary: Sendable {
             "model: vocab \(shape.vocabSize), hidden \(shape.hiddenSize), \(shape.layers) layers, \(shape.heads) heads, sequence \(shape.sequenceLength); \(parameters) parameters in \(tensors.count) tensors (+ exp_avg, exp_avg_sq)",
             "weights: hash \(String(format: "%016llx", weightsHash))",
             "state: iteration \(c.iteration), \(c.consumedSamples) samples / \(c.consumedTokens) tokens consumed, \(c.skippedIterations) skipped, optimizer step \(c.optimizerStep)",
-            "accounting: " + zip(AccountingTotals.fieldNames, info.accounting.values).map { "\($0)=\($1)" }.joined(separator: " "),
+            "accounting: " + zip(info.accounting.names.isEmpty ? info.accounting.values.indices.map { "#\($0)" } : info.accounting.names, info.accounting.values).map { "\($0)=\($1)" }.joined(separator: " "),
             "job:",
         ]
         lines += info.jobText.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }

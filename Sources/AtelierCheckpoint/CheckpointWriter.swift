@@ -45,7 +45,7 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// Throws the previous save's error, if it failed.
     public func save(params: FloatBuffer, expAvg: FloatBuffer, expAvgSq: FloatBuffer, counters: TrainingCounters,
                      jobText: String, worldSize: Int, programVersion: String, keepLast: Int, keepEvery: Int,
-                     accounting: AccountingTotals = AccountingTotals(), done: @escaping @Sendable (Saved) -> Void) throws {
+                     accounting: NamedNumbers = NamedNumbers(), done: @escaping @Sendable (Saved) -> Void) throws {
         try finish()
         let start = DispatchTime.now().uptimeNanoseconds
         copyInParallel([(snapshot.params, params), (snapshot.expAvg, expAvg), (snapshot.expAvgSq, expAvgSq)])

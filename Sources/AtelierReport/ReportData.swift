@@ -1,5 +1,4 @@
 import AtelierAccounting
-import AtelierCheckpoint
 import Foundation
 
 /// Which part of the ledger a report covers.

@@ -1,3 +1,4 @@
+import AtelierAccounting
 import AtelierCheckpoint
 import AtelierJob
 import AtelierModel
@@ -19,7 +20,7 @@ enum Resume {
         let model = step.model
         let sharded = step.shards
         // status: 0 nothing to resume, 1 loaded, 2 failed (rank 0 has the error); then the counters
-        var header = [Int64](repeating: 0, count: 7)
+        var header = [Int64](repeating: 0, count: 1 + TrainingCounters().packed.count)
         var loaded: (String, CheckpointInfo)?
         var failure: Error?
         if comm.rank == 0 {
@@ -54,8 +55,7 @@ enum Resume {
                 }
             }
             if let (_, info) = loaded {
-                let c = info.counters
-                header = [1, c.iteration, c.consumedSamples, c.consumedTokens, c.skippedIterations, c.consecutiveSkips, c.optimizerStep].map(Int64.init)
+                header = [1] + info.counters.packed
             } else if failure != nil {
                 header[0] = 2
             }
@@ -81,14 +81,19 @@ enum Resume {
                                 say: say, warn: warn, excluding: excluding + (loaded.map { [$0.0] } ?? []))
             }
         }
-        var counters = TrainingCounters()
-        counters.iteration = Int(header[1]); counters.consumedSamples = Int(header[2]); counters.consumedTokens = Int(header[3])
-        counters.skippedIterations = Int(header[4]); counters.consecutiveSkips = Int(header[5]); counters.optimizerStep = Int(header[6])
+        guard let counters = TrainingCounters(packed: Array(header.dropFirst())) else {
+            preconditionFailure("rank 0 broadcast counters it had read and checked: \(header)")
+        }
         step.restore(counters)
         if let (path, info) = loaded {
             say("resumed from \(path) at iteration \(counters.iteration), \(counters.consumedSamples) samples consumed (saved on \(info.worldSizeAtSave) rank\(info.worldSizeAtSave == 1 ? "" : "s"), now \(comm.size))")
         }
-        return loaded?.1.accounting ?? AccountingTotals()
+        guard let (path, info) = loaded else { return AccountingTotals() }
+        do {
+            return try AccountingTotals(names: info.accounting.names, values: info.accounting.values)
+        } catch let e as AccountingTotals.Unreadable {
+            throw CheckpointError.invalidContents(file: path, dataset: "/state/accounting", reason: e.reason)
+        }
     }
 
     /// Starts from a Hugging Face BLOOM directory: rank 0 reads and checks it, every rank gets the

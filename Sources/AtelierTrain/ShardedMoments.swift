@@ -57,7 +57,7 @@ enum ShardedMoments {
     /// A failed write throws on rank 0 (which then ends the job, as a failed background save does).
     static func save(_ step: TrainStep, shards: ParameterShards, directory: CheckpointDirectory, comm: Communicator,
                      jobText: String, programVersion: String, keepLast: Int, keepEvery: Int,
-                     accounting: AccountingTotals) throws -> String? {
+                     accounting: NamedNumbers) throws -> String? {
         let layout = step.model.layout, windows = MomentWindows.plan(layout: layout)
         guard comm.rank == 0 else {
             for window in windows { try gather(window.range, optimizer: step.optimizer, shards: shards, comm: comm, into: nil, nil) }

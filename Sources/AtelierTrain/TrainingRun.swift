@@ -236,7 +236,7 @@ public final class TrainingRun {
             let start = DispatchTime.now().uptimeNanoseconds
             let path = try ShardedMoments.save(step, shards: shards, directory: directory, comm: comm, jobText: job.canonicalText,
                                                programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
-                                               keepEvery: job.checkpoint.keepEvery, accounting: totals)
+                                               keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values))
             if let path {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 say("saved checkpoint \(path) (iteration \(step.progress.iteration)): training blocked \(String(format: "%.3f", seconds)) s, streamed from \(comm.size) shards (parameter hash \(String(step.model.layout.hash(step.model.params), radix: 16)))")
@@ -247,7 +247,7 @@ public final class TrainingRun {
         try writer.save(params: step.model.params, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
                         counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
                         programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
-                        keepEvery: job.checkpoint.keepEvery, accounting: totals) { saved in
+                        keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values)) { saved in
             say("saved checkpoint \(saved.path) (iteration \(saved.iteration)): training blocked \(String(format: "%.3f", saved.blockedSeconds)) s, written in \(String(format: "%.2f", saved.writeSeconds)) s in the background (parameter hash \(String(saved.parameterHash, radix: 16)))")
         }
     }

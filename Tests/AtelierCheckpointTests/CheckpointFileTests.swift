@@ -41,6 +41,22 @@ final class CheckpointFileTests: XCTestCase {
                                  counters: counters(), jobText: "name = \"t\"\n", worldSize: 4, programVersion: "test")
     }
 
+    /// Named numbers (the accounting totals) come back with their names; the counters' one packing round-trips.
+    func testNamedNumbersAndCountersRoundTrip() throws {
+        let s = makeState(seed: 3)
+        let path = dir.appendingPathComponent("named.h5").path
+        let numbers = NamedNumbers(names: ["energy_kwh", "emissions_kg"], values: [1.5, 0.25])
+        try CheckpointFile.write(path: path, layout: s.layout, params: s.params, expAvg: s.m, expAvgSq: s.v, counters: counters(),
+                                 jobText: "", worldSize: 1, programVersion: "test", accounting: numbers)
+        let info = try CheckpointFile.read(path: path, layout: s.layout, params: s.params, expAvg: nil, expAvgSq: nil)
+        XCTAssertEqual(info.accounting, numbers)
+        XCTAssertEqual(info.accounting["emissions_kg"], 0.25)
+        XCTAssertEqual(counters().packed, [42, 672, 10752, 1, 0, 41])
+        XCTAssertEqual(TrainingCounters(packed: counters().packed), counters())
+        XCTAssertNil(TrainingCounters(packed: [1, 2, 3]))
+        XCTAssertNil(TrainingCounters(packed: [1, 2, 3, 4, 5, -6]))
+    }
+
     func testRoundTripIsBitExact() throws {
         let saved = makeState(seed: 1)
         let path = dir.appendingPathComponent("a.h5").path

@@ -1,6 +1,6 @@
 /// The cumulative compute and carbon figures of a run (docs/accounting.md), carried by every
-/// checkpoint under /state/accounting so that a resumed job goes on counting from there and its
-/// ledger record agrees with the checkpoint it resumed from.
+/// checkpoint as named numbers (`named`, under /state/accounting) so that a resumed job goes on
+/// counting from there and its ledger record agrees with the checkpoint it resumed from.
 public struct AccountingTotals: Equatable, Sendable, Codable {
     public var modelFlops = 0.0        // 6N + 12LhT per trained token
     public var hardwareFlops = 0.0     // what the hardware ran (the same here: nothing is recomputed)
@@ -18,7 +18,8 @@ public struct AccountingTotals: Equatable, Sendable, Codable {
 
     public var itKWh: Double { cpuKWh + gpuKWh + ramKWh + staticKWh }
 
-    /// The order of /state/accounting.
+    /// The fields' names, in the order of `values`: the ledger's interval columns and the names a
+    /// checkpoint stores them under.
     public static let fieldNames = ["model_flops", "hardware_flops", "device_seconds", "node_seconds", "cpu_kwh", "gpu_kwh",
                                     "ram_kwh", "static_kwh", "energy_kwh", "emissions_kg", "embodied_kg"]
 
@@ -51,4 +52,31 @@ public struct AccountingTotals: Equatable, Sendable, Codable {
     }
 
     public static func += (a: inout AccountingTotals, b: AccountingTotals) { a = a + b }
+
+    /// The totals from named values (as a checkpoint carries them): by name, or in `fieldNames`
+    /// order when there are no names (a checkpoint written before names were stored); zero when
+    /// there are no values. Throws `Unreadable` naming the field that is missing, not finite or negative.
+    public init(names: [String], values: [Double]) throws {
+        guard !values.isEmpty else { self.init(); return }
+        let ordered: [Double]
+        if names.isEmpty {
+            guard values.count == Self.fieldNames.count else {
+                throw Unreadable(reason: "\(values.count) unnamed values, expected \(Self.fieldNames.count)")
+            }
+            ordered = values
+        } else {
+            ordered = try Self.fieldNames.map { name in
+                guard let i = names.firstIndex(of: name), i < values.count else { throw Unreadable(reason: "no value named \(name)") }
+                return values[i]
+            }
+        }
+        if let (field, value) = Self.firstInvalid(ordered) { throw Unreadable(reason: "\(field) is \(value), not a finite non-negative number") }
+        self.init(unchecked: ordered)
+    }
+
+    /// Stored totals that cannot be read back.
+    public struct Unreadable: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
 }
