@@ -13,6 +13,11 @@ import MPI
 /// Gradients arrive already divided by the global number of target tokens, so the sum over ranks
 /// is the global mean gradient.
 ///
+/// A unit larger than a bucket (BLOOM-560m's tied table is 1 GB) is cut into bucket-sized pieces,
+/// and at most `inFlightBuckets` buckets' sums are in flight at once: Open MPI allocates a
+/// temporary the size of each message it reduces, so sending the whole table at once cost a
+/// second gigabyte per rank. Complete buckets wait in order until earlier ones finish.
+///
 /// With `shards` (ZeRO stage 1) a bucket is summed only onto the ranks that own it: one
 /// MPI_Ireduce per owner, of the bucket's part in that owner's shard (`ParameterShards.owners`),
 /// issued at the same moment the all-reduce would be. Each rank then holds the summed gradients
@@ -33,10 +38,13 @@ public final class GradientBuckets: GradientObserver {
     let grads: FloatBuffer
     let table: Range<Int>                // the tied embedding table [V, C]
     public let shards: ParameterShards?  // ZeRO stage 1: reduce each bucket to its owners
-    private let bucketOfUnit: [Int: Int] // a unit's lowerBound -> its bucket
+    private let bucketsOfUnit: [Int: [Int]] // a unit's lowerBound -> the buckets holding part of it
     private let unitsPerBucket: [Int]
     private var unitsLeft: [Int] = []
-    private var nextBucket = 0
+    private var nextBucket = 0           // buckets[..<nextBucket] are complete (ready to send)
+    private var nextIssue = 0            // buckets[..<nextIssue] have been issued
+    private var issuedRequests: [Int] = []   // buckets[b]'s requests end at pending[issuedRequests[b]]
+    private let maxInFlight: Int         // buckets in flight at once
     private let lookup: EmbeddingRowsSum
     private var exchange: [Request] = []   // the lookup rows' union and counts
     private var lookupDone = false
@@ -50,9 +58,10 @@ public final class GradientBuckets: GradientObserver {
         let plan = Self.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes)
         buckets = plan.map { $0.range }
         unitsPerBucket = plan.map { $0.units.count }
-        var bucketOfUnit: [Int: Int] = [:]
-        for (b, bucket) in plan.enumerated() { for unit in bucket.units { bucketOfUnit[unit.lowerBound] = b } }
-        self.bucketOfUnit = bucketOfUnit
+        var bucketsOfUnit: [Int: [Int]] = [:]
+        for (b, bucket) in plan.enumerated() { for unit in bucket.units { bucketsOfUnit[unit.lowerBound, default: []].append(b) } }
+        self.bucketsOfUnit = bucketsOfUnit
+        maxInFlight = Self.inFlightBuckets
         self.comm = comm
         self.grads = grads
         table = layout.embeddingTableRange
@@ -68,18 +77,33 @@ public final class GradientBuckets: GradientObserver {
         min(25 << 20, max(1 << 19, gradientBytes / 16))
     }
 
-    /// The most memory the buckets' all-reduces take besides the gradients: Open MPI's non-blocking
-    /// all-reduce allocates a temporary the size of its bucket while it is in flight, and with
-    /// overlap every bucket may be in flight at once (glibc keeps the freed ones in the heap for the
-    /// next step, see `Communicator.world()`).
-    public static func inFlightBytes(gradientBytes: Int) -> Int { gradientBytes }
+    /// Buckets whose sums may be in flight at once.
+    public static let inFlightBuckets = 4
+
+    /// The most memory the buckets' sums take besides the gradients: Open MPI's non-blocking
+    /// reductions allocate a temporary the size of their message while it is in flight, for at
+    /// most `inFlightBuckets` buckets (glibc keeps the freed ones in the heap for the next step,
+    /// see `Communicator.world()`).
+    public static func inFlightBytes(bucketBytes: Int, gradientBytes: Int) -> Int {
+        min(gradientBytes, inFlightBuckets * bucketBytes)
+    }
 
     /// Cuts `units` (in completion order) into buckets: a unit joins the current bucket if it lies
-    /// right below it in memory (one contiguous all-reduce) and the bucket is still under `bucketBytes`.
+    /// right below it in memory (one contiguous sum) and the bucket is still under `bucketBytes`;
+    /// a unit larger than `bucketBytes` becomes pieces of at most that size, from its top down,
+    /// each listing the unit it belongs to.
     public static func plan(units: [Range<Int>], bucketBytes: Int) -> [(range: Range<Int>, units: [Range<Int>])] {
         var plan: [(range: Range<Int>, units: [Range<Int>])] = []
+        let maxFloats = max(1, bucketBytes / MemoryLayout<Float>.stride)
         for unit in units {
-            if let last = plan.last, last.range.lowerBound == unit.upperBound,
+            if unit.count > maxFloats {
+                var top = unit.upperBound
+                while top > unit.lowerBound {
+                    let bottom = max(unit.lowerBound, top - maxFloats)
+                    plan.append((bottom..<top, [unit]))
+                    top = bottom
+                }
+            } else if let last = plan.last, last.range.lowerBound == unit.upperBound,
                last.range.count * MemoryLayout<Float>.stride < bucketBytes {
                 plan[plan.count - 1] = (unit.lowerBound..<last.range.upperBound, last.units + [unit])
             } else {
@@ -94,6 +118,8 @@ public final class GradientBuckets: GradientObserver {
     public func begin(tokens: [Int32]) {
         unitsLeft = unitsPerBucket
         nextBucket = 0
+        nextIssue = 0
+        issuedRequests.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
         completed = 0
         firstError = nil
@@ -106,10 +132,10 @@ public final class GradientBuckets: GradientObserver {
     public var takesEmbeddingLookup: Bool { true }
 
     public func gradientsReady(_ range: Range<Int>) {
-        guard let b = bucketOfUnit[range.lowerBound] else {
+        guard let holding = bucketsOfUnit[range.lowerBound] else {
             preconditionFailure("backward reported \(range), which is not one of the layout's backward units")
         }
-        unitsLeft[b] -= 1
+        for b in holding { unitsLeft[b] -= 1 }
         if mode == .overlapped { issueCompleteBuckets() }
         progress()
     }
@@ -120,9 +146,26 @@ public final class GradientBuckets: GradientObserver {
         if mode == .overlapped { issueLookupSum() }
     }
 
+    /// Marks the buckets whose units are all final as ready, and issues what the in-flight limit allows.
     private func issueCompleteBuckets() {
-        while nextBucket < buckets.count && unitsLeft[nextBucket] == 0 {
-            let b = buckets[nextBucket]
+        while nextBucket < buckets.count && unitsLeft[nextBucket] == 0 { nextBucket += 1 }
+        issueReady()
+    }
+
+    /// Buckets issued whose sums have not completed yet.
+    private var bucketsInFlight: Int {
+        var n = 0
+        for b in stride(from: nextIssue - 1, through: 0, by: -1) {
+            guard issuedRequests[b] > completed else { break }
+            n += 1
+        }
+        return n
+    }
+
+    /// Issues ready buckets, oldest first, while fewer than `maxInFlight` are in flight.
+    private func issueReady() {
+        while nextIssue < nextBucket && bucketsInFlight < maxInFlight {
+            let b = buckets[nextIssue]
             record {
                 if let shards {
                     for (owner, part) in shards.owners(of: b) {
@@ -132,7 +175,8 @@ public final class GradientBuckets: GradientObserver {
                     pending.append(try comm.startAllReduceSum(grads.base + b.lowerBound, count: b.count))
                 }
             }
-            nextBucket += 1
+            issuedRequests.append(pending.count)
+            nextIssue += 1
         }
     }
 
@@ -160,9 +204,10 @@ public final class GradientBuckets: GradientObserver {
         while completed < pending.count {
             var done = false
             record { done = try pending[completed].test() }
-            guard done else { return }
+            guard done else { break }
             completed += 1
         }
+        issueReady()
     }
 
     /// Waits for every bucket's sum and adds the summed lookup rows into the table; afterwards
@@ -177,13 +222,26 @@ public final class GradientBuckets: GradientObserver {
             issueLookupSum()
         case .skipped:
             nextBucket = buckets.count
+            nextIssue = buckets.count
+            issuedRequests = Array(repeating: pending.count, count: buckets.count)
             issueLookupSum()
         }
         precondition(nextBucket == buckets.count, "backward did not report every gradient range")
         // A stall already named its collective: waiting on the others would only stall again, a
         // whole timeout later, under another name.
         if let firstError, !(firstError is MPIError) { throw firstError }
-        try comm.waitAll(&pending, operation: "gradient all-reduce")
+        // The rest, oldest first, issuing the waiting buckets as room frees up.
+        while completed < pending.count || nextIssue < buckets.count {
+            if completed < pending.count {
+                var oldest = [pending[completed]]
+                try comm.waitAll(&oldest, operation: "gradient all-reduce")
+                completed += 1
+            }
+            issueReady()
+            if let firstError { throw firstError }
+        }
+        pending.removeAll(keepingCapacity: true)
+        completed = 0
         if let firstError { throw firstError }
         let owned = shards.map { $0.range(of: comm.rank).clamped(to: table) } ?? table
         lookup.addInto(table: grads.base + table.lowerBound, within: (owned.lowerBound - table.lowerBound)..<(owned.upperBound - table.lowerBound))

@@ -77,8 +77,9 @@ public struct MemoryEstimate: Encodable, Sendable {
             parts.append(Part(name: "embedding rows sum", bytes: rowsSum, allocatedBy: "GradientBuckets' EmbeddingRowsSum (at most)",
                               fields: ["model.vocab_size", "model.hidden_size", "batch.micro_batch_size", "model.seq_length"], onlyRankZero: false))
             parts.append(Part(name: shards == nil ? "all-reduce temporaries" : "reduce temporaries",
-                              bytes: GradientBuckets.inFlightBytes(gradientBytes: P * floatBytes),
-                              allocatedBy: "Open MPI, per bucket in flight (at most)", fields: Self.modelFields, onlyRankZero: false))
+                              bytes: GradientBuckets.inFlightBytes(bucketBytes: TrainStep.bucketBytes(job: job, layout: layout), gradientBytes: P * floatBytes),
+                              allocatedBy: "Open MPI, per bucket in flight (at most \(GradientBuckets.inFlightBuckets) buckets)",
+                              fields: Self.modelFields + ["distributed.bucket_mb"], onlyRankZero: false))
         }
         parts.append(Part(name: "sgemm peak measurement", bytes: SgemmPeak.bytes(), allocatedBy: "SgemmPeak.measure, once before training",
                           fields: [], onlyRankZero: false))

@@ -85,19 +85,12 @@ public final class TrainStep {
             ?? GradientBuckets.automaticBucketBytes(gradientBytes: layout.count * MemoryLayout<Float>.stride)
     }
 
-    /// Refuses, naming the field, a job whose gradient buckets or embedding rows would not fit in
+    /// Refuses, naming the field, a job whose embedding rows or parameter shards would not fit in
     /// one MPI message (2^31-1 elements) on `worldSize` ranks.
     public static func checkMessageSizes(job: Job, worldSize: Int) throws {
         guard worldSize > 1 else { return }
         let layout = ParameterLayout(shape: job.model), limit = Int(Int32.max)
-        let buckets = GradientBuckets.plan(units: layout.backwardUnits.filter { !$0.isEmpty }, bucketBytes: bucketBytes(job: job, layout: layout))
-        if let largest = buckets.max(by: { $0.range.count < $1.range.count }), largest.range.count > limit {
-            let table = largest.range.overlaps(layout.embeddingTableRange)
-            throw JobError.invalid(file: job.sourcePath, field: table ? "model.vocab_size" : "model.hidden_size",
-                                   expected: "a model whose largest gradient bucket fits in one MPI message (2^31-1 floats) on 2 or more ranks; "
-                                       + (table ? "the embedding table is vocab_size x hidden_size" : "an MLP weight is 4 x hidden_size^2"),
-                                   found: "\(table ? job.model.vocabSize : job.model.hiddenSize) (\(largest.range.count) floats)")
-        }
+        // Gradient buckets are at most distributed.bucket_mb (<= 1024 MiB): units larger are cut into pieces.
         let rows = job.batch.microBatchSize * job.model.sequenceLength
         let lookup = EmbeddingRowsSum.largestMessageFloats(vocab: job.model.vocabSize, channels: job.model.hiddenSize, ranks: worldSize, rows: rows)
         if (lookup ?? Int.max) > limit {

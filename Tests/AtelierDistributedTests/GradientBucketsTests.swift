@@ -10,27 +10,39 @@ final class GradientBucketsTests: XCTestCase {
     let shape = ModelShape(vocabSize: 300, hiddenSize: 32, layers: 3, heads: 4, sequenceLength: 8)
 
     /// Buckets are contiguous, cover every parameter once, never join the tied table with
-    /// anything (it completes first, away from ln_f in memory), and stay near the cap.
+    /// anything (it completes first, away from ln_f in memory), and stay near the cap; a unit
+    /// larger than the cap is cut into pieces of at most the cap, from its top down.
     func testPlanCutsContiguousBucketsAtUnitBoundaries() {
         let layout = ParameterLayout(shape: shape)
-        for cap in [1, 4096, 20_000, 1 << 30] {
+        let table = layout.embeddingTableRange
+        for cap in [4, 4096, 20_000, 1 << 30] {
             let plan = GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: cap)
-            XCTAssertEqual(plan.first?.range, layout.embeddingTableRange, "cap \(cap)")
+            XCTAssertEqual(plan.first?.range.upperBound, table.upperBound, "cap \(cap)")
             XCTAssertEqual(plan.map(\.range.count).reduce(0, +), layout.count, "cap \(cap)")
             XCTAssertEqual(Set(plan.flatMap(\.range)).count, layout.count, "cap \(cap): no overlap")
+            XCTAssertTrue(plan.filter { $0.range.overlaps(table) }.allSatisfy { $0.units == [table] }, "cap \(cap): the table alone")
             for bucket in plan {
-                XCTAssertEqual(bucket.units.map(\.count).reduce(0, +), bucket.range.count)
-                XCTAssertEqual(bucket.units.first?.upperBound, bucket.range.upperBound)
+                if bucket.units.count == 1, bucket.units[0] != bucket.range {
+                    // a piece of a unit larger than the cap
+                    XCTAssertTrue(bucket.units[0].contains(bucket.range.lowerBound) && bucket.range.upperBound <= bucket.units[0].upperBound)
+                    XCTAssertLessThanOrEqual(bucket.range.count * 4, max(cap, 4))
+                    XCTAssertGreaterThan(bucket.units[0].count * 4, cap)
+                    continue
+                }
                 XCTAssertEqual(bucket.units.last?.lowerBound, bucket.range.lowerBound)
                 // a bucket holds more than one unit only if it was under the cap before the last one
                 if bucket.units.count > 1 {
-                    let before = bucket.units.dropLast().map(\.count).reduce(0, +) * 4
-                    XCTAssertLessThan(before, cap)
+                    let before = bucket.range.count - bucket.units.last!.count
+                    XCTAssertLessThan(before * 4, cap)
                 }
             }
         }
-        XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 1).count, layout.backwardUnits.count)
+        XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 4).count, layout.count, "one float per bucket")
         XCTAssertEqual(GradientBuckets.plan(units: layout.backwardUnits, bucketBytes: 1 << 30).count, 2, "the table, then the rest")
+        let pieces = GradientBuckets.plan(units: [0..<10], bucketBytes: 16).map(\.range)
+        XCTAssertEqual(pieces, [6..<10, 2..<6, 0..<2])
+        XCTAssertEqual(GradientBuckets.plan(units: [4..<10, 0..<4], bucketBytes: 16).map(\.range), [6..<10, 0..<6],
+                       "the unit below joins the last piece, which is under the cap")
     }
 
     /// MPI_Init found atelier's OpenMPI settings in the environment (none of them set by the test's caller).

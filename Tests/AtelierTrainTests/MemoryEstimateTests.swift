@@ -168,11 +168,12 @@ final class MemoryEstimateTests: XCTestCase {
                 return field
             }
         }
-        // the tied table: 2^24 x 256 = 2^32 floats
-        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 2), "model.vocab_size")
+        // the tied table, 2^24 x 256 = 2^32 floats, and h->4h, 4 x 32768^2 = 2^32 floats: at stage 0
+        // they go in bucket-sized pieces; at stage 1 the shards' 32-bit offsets refuse them
+        XCTAssertNil(field(["model.vocab_size=16777216", "model.hidden_size=256", "distributed.zero_stage=0"], ranks: 2))
+        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 2), "distributed.zero_stage")
         XCTAssertNil(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 1), "one rank sends nothing")
-        // h->4h: 4 x 32768^2 = 2^32 floats
-        XCTAssertEqual(field(["model.hidden_size=32768"], ranks: 2), "model.hidden_size")
+        XCTAssertNil(field(["model.hidden_size=32768", "distributed.zero_stage=0"], ranks: 2))
         // embedding rows: a gather may receive min(2U, 2 x 2^24) = 2^25 rows of 64 floats (the table itself, 2^30, fits)
         XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=64", "model.seq_length=1024",
                               "batch.micro_batch_size=65536", "batch.global_batch_size=131072"], ranks: 2), "batch.micro_batch_size")
