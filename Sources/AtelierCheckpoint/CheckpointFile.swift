@@ -86,15 +86,19 @@ public enum CheckpointFile {
     /// Writes a complete checkpoint to a new file at `path`.
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
                              expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
-                             worldSize: Int, programVersion: String, accounting: NamedNumbers = NamedNumbers()) throws {
+                             worldSize: Int, programVersion: String, accounting: NamedNumbers = NamedNumbers(),
+                             beforeClose: () -> Void = {}) throws {
         try write(path: path, layout: layout, params: params, moments: .buffers(expAvg: expAvg.base, expAvgSq: expAvgSq.base),
-                  counters: counters, jobText: jobText, worldSize: worldSize, programVersion: programVersion, accounting: accounting)
+                  counters: counters, jobText: jobText, worldSize: worldSize, programVersion: programVersion, accounting: accounting,
+                  beforeClose: beforeClose)
     }
 
     /// Writes a complete checkpoint to a new file at `path`, the moments from `moments`.
+    /// `beforeClose` runs once every tensor is written, before the file is flushed and closed
+    /// (where the training run's `save` fault drill strikes).
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, moments: MomentSource,
                              counters: TrainingCounters, jobText: String, worldSize: Int, programVersion: String,
-                             accounting: NamedNumbers = NamedNumbers()) throws {
+                             accounting: NamedNumbers = NamedNumbers(), beforeClose: () -> Void = {}) throws {
         let file = try H5File.create(path)
         var closed = false
         defer { if !closed { try? file.close() } }
@@ -122,7 +126,7 @@ public enum CheckpointFile {
             })
             try writeMoments(file, layout: layout, windows: MomentWindows.plan(layout: layout, maxFloats: maxFloats), fill: fill)
         }
-        FaultInjection.reached(.save, iteration: counters.iteration)
+        beforeClose()
         try file.flush()
         closed = true
         try file.close()

@@ -45,7 +45,8 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// Throws the previous save's error, if it failed.
     public func save(params: FloatBuffer, expAvg: FloatBuffer, expAvgSq: FloatBuffer, counters: TrainingCounters,
                      jobText: String, worldSize: Int, programVersion: String, keepLast: Int, keepEvery: Int,
-                     accounting: NamedNumbers = NamedNumbers(), done: @escaping @Sendable (Saved) -> Void) throws {
+                     accounting: NamedNumbers = NamedNumbers(), beforeClose: @escaping @Sendable () -> Void = {},
+                     done: @escaping @Sendable (Saved) -> Void) throws {
         try finish()
         let start = DispatchTime.now().uptimeNanoseconds
         copyInParallel([(snapshot.params, params), (snapshot.expAvg, expAvg), (snapshot.expAvgSq, expAvgSq)])
@@ -59,7 +60,8 @@ public final class CheckpointWriter: @unchecked Sendable {
                 let path = try directory.save(iteration: counters.iteration, keepLast: keepLast, keepEvery: keepEvery) { path in
                     try CheckpointFile.write(path: path, layout: layout, params: snapshot.params, expAvg: snapshot.expAvg,
                                              expAvgSq: snapshot.expAvgSq, counters: counters, jobText: jobText,
-                                             worldSize: worldSize, programVersion: programVersion, accounting: accounting)
+                                             worldSize: worldSize, programVersion: programVersion, accounting: accounting,
+                                             beforeClose: beforeClose)
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e9
                 done(Saved(path: path, iteration: counters.iteration, blockedSeconds: blocked, writeSeconds: seconds,

@@ -71,7 +71,8 @@ enum ShardedMoments {
                                              try gather(window.range, optimizer: step.optimizer, shards: shards, comm: comm, into: m, v)
                                          },
                                          counters: counters, jobText: jobText, worldSize: comm.size,
-                                         programVersion: programVersion, accounting: accounting)
+                                         programVersion: programVersion, accounting: accounting,
+                                         beforeClose: { FaultInjection.reached(.save, iteration: counters.iteration) })
             }
         } catch let stall as CollectiveStall {
             throw stall

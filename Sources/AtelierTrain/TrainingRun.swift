@@ -247,7 +247,8 @@ public final class TrainingRun {
         try writer.save(params: step.model.params, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
                         counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
                         programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
-                        keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values)) { saved in
+                        keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values),
+                        beforeClose: { [iteration = step.progress.iteration] in FaultInjection.reached(.save, iteration: iteration) }) { saved in
             say("saved checkpoint \(saved.path) (iteration \(saved.iteration)): training blocked \(String(format: "%.3f", saved.blockedSeconds)) s, written in \(String(format: "%.2f", saved.writeSeconds)) s in the background (parameter hash \(String(saved.parameterHash, radix: 16)))")
         }
     }
