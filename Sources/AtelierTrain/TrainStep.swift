@@ -15,6 +15,8 @@ public struct StepResult: Sendable {
     public let lr: Double
     public let skipped: Bool           // non-finite loss or gradient: no update
     public let seconds: Double
+    /// The run's end-of-iteration flags, summed over the ranks (`step(flags:)`); empty without.
+    public var flags: [Double] = []
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
@@ -118,24 +120,23 @@ public final class TrainStep {
         optimizer.restore(step: counters.optimizerStep)
     }
 
-    /// Runs iteration `progress.iteration + 1`.
-    public func step() throws -> StepResult {
+    /// Runs iteration `progress.iteration + 1`. `flags` (the run's stop, save and accounting
+    /// flags, read once backward is done) travel in the step's one collective with the loss and
+    /// the gradient norm; the result carries their sums over the ranks.
+    public func step(flags: () -> [Double] = { [] }) throws -> StepResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let stepStart = progress.consumedSamples
-        // This step's micro-batches, and the number of targets in the whole global batch (for a mean
-        // loss that is exact with padding, whatever the split over ranks and micro-batches).
-        var localTargets = 0
+        // This step's micro-batches. Every source fills whole windows (T + 1 tokens, no padding), so
+        // the global batch always has global_batch_size x T targets: the mean loss needs no collective.
         for m in 0..<accumulation {
             try microTokens[m].withUnsafeMutableBufferPointer { tok in
                 try microTargets[m].withUnsafeMutableBufferPointer { tgt in
                     try loader.load(stepStart: stepStart, micro: m, inputs: tok.baseAddress!, targets: tgt.baseAddress!)
                 }
             }
-            localTargets += microTargets[m].reduce(0) { $0 + ($1 == CrossEntropy.ignoreIndex ? 0 : 1) }
         }
-        var counts = [Double(localTargets)]
-        if comm.size > 1 { try comm.allReduceSum(&counts) }
-        let scale = Float(1 / max(counts[0], 1))
+        let targets = Double(job.batch.globalBatchSize * job.model.sequenceLength)
+        let scale = Float(1 / targets)
 
         model.grads.zero()
         var lossSum = 0.0
@@ -154,13 +155,13 @@ public final class TrainStep {
         FaultInjection.reached(.allreduce, iteration: iteration)
         try buckets?.finish()
         // The global norm from each rank's shard's sum of squares (the shards of ZeRO stage 1 even
-        // at stage 0, so both stages compute it alike), summed with the loss in one all-reduce:
-        // every rank gets the same norm and takes the same decision.
+        // at stage 0, so both stages compute it alike), summed with the loss and the run's flags in
+        // the step's one all-reduce: every rank gets the same norm and takes the same decisions.
         let normShard = comm.size > 1 ? ParameterShards(parameters: model.layout.count, ranks: comm.size).range(of: comm.rank)
                                       : 0..<model.layout.count
-        var totals = [lossSum, sumOfSquares(model.grads.base + normShard.lowerBound, normShard.count)]
+        var totals = [lossSum, sumOfSquares(model.grads.base + normShard.lowerBound, normShard.count)] + flags()
         if comm.size > 1 { try comm.allReduceSum(&totals) }
-        let loss = totals[0] / max(counts[0], 1)
+        let loss = totals[0] / targets
         let gradNorm = totals[1].squareRoot()
         progress.consumedSamples += job.batch.globalBatchSize
         progress.consumedTokens += job.batch.globalBatchSize * job.model.sequenceLength
@@ -183,7 +184,8 @@ public final class TrainStep {
             if buckets?.mode != .skipped { try gatherParameters() }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds)
+        return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds,
+                          flags: Array(totals.dropFirst(2)))
     }
 }
 

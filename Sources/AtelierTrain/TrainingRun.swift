@@ -147,7 +147,8 @@ public final class TrainingRun {
         accounting.peakPerRank = peak[0]
         try accounting.begin(iteration: step.progress.iteration, resumed: resumedTotals ?? AccountingTotals(), say: say)
         do {
-            let outcome = try train(step, checkpoints: checkpoints, metrics: metrics, peak: peak[0], accounting: accounting)
+            let outcome = try train(step, checkpoints: checkpoints, metrics: metrics, peak: peak[0], accounting: accounting,
+                                    validation: source as? MixtureSource)
             say(accounting.summary)
             switch outcome {
             case .finished: accounting.end(.finished, reason: "reached iteration \(job.train.iterations)")
@@ -170,61 +171,83 @@ public final class TrainingRun {
     }
 
     func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: MetricsFile?, peak: Double,
-               accounting: JobAccounting) throws -> Outcome {
-
-        // ZeRO stage 1 saves stream the moments from their owners (ShardedMoments): no snapshot.
+               accounting: JobAccounting, validation: MixtureSource?) throws -> Outcome {
         let writer = comm.rank == 0 && step.shards == nil ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
-        var lastSave = DispatchTime.now().uptimeNanoseconds
-        var tokenBytes: [Int] = []
+        var clock = SaveClock(minutes: job.checkpoint.intervalMinutes, decides: comm.rank == 0)
         while step.progress.iteration < job.train.iterations {
-            let result = try step.step()
+            let result = try step.step(flags: { IterationFlags(stop: StopSignal.requested, saveTimeDue: clock.isDue, accountingDue: accounting.isDue).values })
             meter.add(result)
             accounting.add(result)
-            if result.skipped {
-                say("iteration \(result.iteration): non-finite loss or gradient (loss \(result.loss), grad norm \(result.gradNorm)); update skipped (\(step.progress.skippedIterations) so far)")
+            try log(result, step: step, meter: &meter, metrics: metrics)
+            if let validation, evaluationDue(at: result.iteration) {
+                try evaluate(step, on: validation, at: result.iteration, metrics: metrics, accounting: accounting)
             }
-            if result.iteration % job.train.logInterval == 0 || result.iteration == job.train.iterations {
-                let entry = meter.flush(last: result, progress: step.progress)
-                say(entry.line)
-                try metrics?.append(entry)
-            }
-            if let mixture = step.loader.source as? MixtureSource, job.train.evalInterval > 0,
-               result.iteration % job.train.evalInterval == 0 || result.iteration == job.train.iterations {
-                if tokenBytes.isEmpty { tokenBytes = try Self.tokenizer(for: job).tokens.map(\.count) }
-                let validation = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: tokenBytes)
-                say("validation at iteration \(result.iteration): " + validation.map {
-                    String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
-                let diverged = validation.filter { !$0.loss.isFinite || !$0.bitsPerByte.isFinite }.map(\.name)
-                if !diverged.isEmpty {
-                    say("warning: validation at iteration \(result.iteration) is not finite for \(diverged.joined(separator: ", ")): written to metrics.jsonl as \"nan\", not stored in the ledger")
-                }
-                try metrics?.append(iteration: result.iteration, validation: validation)
-                accounting.record(iteration: result.iteration, validation: validation)
-            }
-            // A background save that failed ends the run now rather than at the next save.
-            if writer?.hasFailed == true { try writer?.finish() }
-            // Ranks agree on stopping and on time-based saves (rank 0's clock decides).
-            let minutes = Double(DispatchTime.now().uptimeNanoseconds - lastSave) / 60e9
-            let timeDue = job.checkpoint.intervalMinutes > 0 && minutes >= job.checkpoint.intervalMinutes && comm.rank == 0
-            var flags = [StopSignal.requested ? 1.0 : 0, timeDue ? 1 : 0, accounting.isDue ? 1 : 0]
-            try comm.allReduceMax(&flags)
-            let stop = flags[0] > 0
-            let interval = job.checkpoint.intervalIterations
-            let saving = stop || flags[1] > 0 || (interval > 0 && result.iteration % interval == 0) || result.iteration == job.train.iterations
-            // An interval closes before every save, so the checkpoint's totals end on a ledger record.
-            if saving || flags[2] > 0 { try accounting.close(iteration: result.iteration) }
-            if saving {
-                try save(step, with: writer, directory: checkpoints, totals: accounting.totals)
-                lastSave = DispatchTime.now().uptimeNanoseconds
-            }
-            if stop || step.progress.iteration == job.train.iterations { try writer?.finish() }
-            if stop {
+            let flags = IterationFlags(summed: result.flags)
+            try endIteration(step, result: result, flags: flags, writer: writer, directory: checkpoints, accounting: accounting, clock: &clock)
+            if flags.stop {
                 say("stopped by a signal at iteration \(result.iteration) after saving a checkpoint; run the same command to resume")
                 return .stoppedOnSignal(iteration: result.iteration)
             }
         }
         return .finished
+    }
+
+    /// The log line and metrics record every train.log_interval iterations (and at the end), and a
+    /// word about a skipped update.
+    func log(_ result: StepResult, step: TrainStep, meter: inout IntervalMeter, metrics: MetricsFile?) throws {
+        if result.skipped {
+            say("iteration \(result.iteration): non-finite loss or gradient (loss \(result.loss), grad norm \(result.gradNorm)); update skipped (\(step.progress.skippedIterations) so far)")
+        }
+        if result.iteration % job.train.logInterval == 0 || result.iteration == job.train.iterations {
+            let entry = meter.flush(last: result, progress: step.progress)
+            say(entry.line)
+            try metrics?.append(entry)
+        }
+    }
+
+    /// The bytes each token stands for (bits per byte), read from the tokenizer at the first evaluation.
+    private var tokenByteCounts: [Int]?
+    func tokenBytes() throws -> [Int] {
+        if let tokenByteCounts { return tokenByteCounts }
+        let counts = try Self.tokenizer(for: job).tokens.map(\.count)
+        tokenByteCounts = counts
+        return counts
+    }
+
+    func evaluationDue(at iteration: Int) -> Bool {
+        job.train.evalInterval > 0 && (iteration % job.train.evalInterval == 0 || iteration == job.train.iterations)
+    }
+
+    /// Validation loss and bits per byte per dataset: logged, written to metrics.jsonl and the ledger.
+    func evaluate(_ step: TrainStep, on mixture: MixtureSource, at iteration: Int, metrics: MetricsFile?, accounting: JobAccounting) throws {
+        let results = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: try tokenBytes())
+        say("validation at iteration \(iteration): " + results.map {
+            String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
+        let diverged = results.filter { !$0.loss.isFinite || !$0.bitsPerByte.isFinite }.map(\.name)
+        if !diverged.isEmpty {
+            say("warning: validation at iteration \(iteration) is not finite for \(diverged.joined(separator: ", ")): written to metrics.jsonl as \"nan\", not stored in the ledger")
+        }
+        try metrics?.append(iteration: iteration, validation: results)
+        accounting.record(iteration: iteration, validation: results)
+    }
+
+    /// The bookkeeping every iteration ends with, as all ranks agreed in the step's collective: a
+    /// failed background save ends the run now; an accounting interval closes before every save
+    /// (so the checkpoint's totals end on a ledger record); then the save, by iteration count,
+    /// time, signal or the end.
+    func endIteration(_ step: TrainStep, result: StepResult, flags: IterationFlags, writer: CheckpointWriter?,
+                      directory: CheckpointDirectory, accounting: JobAccounting, clock: inout SaveClock) throws {
+        if writer?.hasFailed == true { try writer?.finish() }
+        let interval = job.checkpoint.intervalIterations
+        let saving = flags.stop || flags.saveTimeDue || (interval > 0 && result.iteration % interval == 0)
+            || result.iteration == job.train.iterations
+        if saving || flags.accountingDue { try accounting.close(iteration: result.iteration) }
+        if saving {
+            try save(step, with: writer, directory: directory, totals: accounting.totals)
+            clock.restart()
+        }
+        if flags.stop || step.progress.iteration == job.train.iterations { try writer?.finish() }
     }
 
     /// Rank 0 snapshots the state and writes it in the background (every rank holds the same
