@@ -48,6 +48,7 @@ public final class GradientBuckets: GradientObserver {
     private let lookup: EmbeddingRowsSum
     private var exchange: [Request] = []   // the lookup rows' union and counts
     private var lookupDone = false
+    private var lookupSumIssued = false   // issued after every bucket, so all ranks issue their collectives in one order
     private var pending: [Request] = []
     private var completed = 0            // pending[..<completed] have completed
     public private(set) var firstError: Error?
@@ -124,6 +125,7 @@ public final class GradientBuckets: GradientObserver {
         completed = 0
         firstError = nil
         lookupDone = false
+        lookupSumIssued = false
         exchange = []
         lookup.begin(tokens: tokens)
         if mode == .overlapped { startExchange() }
@@ -143,7 +145,7 @@ public final class GradientBuckets: GradientObserver {
     public func embeddingLookup(dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, rows: Int, channels: Int) {
         lookup.accumulate(dout: dout, tokens: tokens, count: rows)
         lookupDone = true
-        if mode == .overlapped { issueLookupSum() }
+        if mode == .overlapped { issueReady() }
     }
 
     /// Marks the buckets whose units are all final as ready, and issues what the in-flight limit allows.
@@ -178,6 +180,9 @@ public final class GradientBuckets: GradientObserver {
             issuedRequests.append(pending.count)
             nextIssue += 1
         }
+        // The rows' sum goes last, after every bucket: every rank then issues its collectives in the
+        // same order, whatever the moment each bucket's turn came on each rank.
+        if lookupDone && !lookupSumIssued && nextIssue == buckets.count { issueLookupSum() }
     }
 
     private func startExchange() {
@@ -186,6 +191,7 @@ public final class GradientBuckets: GradientObserver {
 
     /// Completes the rows' exchange (issued before forward, so long since done) and starts their sum.
     private func issueLookupSum() {
+        lookupSumIssued = true
         record {
             if !exchange.isEmpty { try comm.waitAll(&exchange, operation: "embedding rows (union and counts)") }
             pending += try lookup.startSum(mode == .skipped ? nil : comm)
@@ -217,9 +223,8 @@ public final class GradientBuckets: GradientObserver {
         switch mode {
         case .overlapped: break
         case .afterBackward:
-            issueCompleteBuckets()
             startExchange()
-            issueLookupSum()
+            issueCompleteBuckets()
         case .skipped:
             nextBucket = buckets.count
             nextIssue = buckets.count
@@ -231,7 +236,7 @@ public final class GradientBuckets: GradientObserver {
         // whole timeout later, under another name.
         if let firstError, !(firstError is MPIError) { throw firstError }
         // The rest, oldest first, issuing the waiting buckets as room frees up.
-        while completed < pending.count || nextIssue < buckets.count {
+        while completed < pending.count || nextIssue < buckets.count || !lookupSumIssued {
             if completed < pending.count {
                 var oldest = [pending[completed]]
                 try comm.waitAll(&oldest, operation: "gradient all-reduce")
