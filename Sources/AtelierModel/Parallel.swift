@@ -14,6 +14,14 @@ public enum Parallel {
     /// Threads the kernels use: OpenBLAS's count.
     public static var threads: Int { BLASRuntime.threads }
 
+    /// Floats of element-wise work below which a part is not worth waking a thread for (a wake-up
+    /// costs a few microseconds; this is tens of them of work).
+    public static let grainFloats = 32_768
+
+    /// The grain, in rows, of a kernel over rows of `floatsPerRow` floats: tiny inputs stay on
+    /// the calling thread.
+    public static func rowGrain(floatsPerRow: Int) -> Int { max(1, grainFloats / max(floatsPerRow, 1)) }
+
     /// The parts `forEachRange` cuts 0..<count into: at most `threads` parts, each at least
     /// `grain` long, boundaries on multiples of `alignment` (16 keeps whole vectors in every part
     /// but the last).
