@@ -57,11 +57,11 @@ public final class BloomModel: @unchecked Sendable {
                               bias: w + o.ln1Bias, rows: N, channels: C, eps: eps)
             Linear.forward(y: a.qkv, x: a.ln1, weight: w + o.qkvWeight, bias: w + o.qkvBias, rows: N, inFeatures: C, outFeatures: 3 * C)
             Attention.forward(out: a.att, probs: a.probs, qkv: a.qkv, slopes: slopes, batch: B, sequence: T, heads: H, headDim: D)
-            a.residualMid.update(from: x, count: N * C)
+            Parallel.copy(a.residualMid, from: x, count: N * C)
             Linear.forward(y: a.residualMid, x: a.att, weight: w + o.denseWeight, bias: w + o.denseBias,
                            rows: N, inFeatures: C, outFeatures: C, accumulate: true)
             let next = acts.residual[l + 1]
-            next.update(from: a.residualMid, count: N * C)
+            Parallel.copy(next, from: a.residualMid, count: N * C)
             mlpForward(o, residual: next, x: a.residualMid, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd,
                        fc: a.fc, gelu: a.gelu, rows: N)
         }
@@ -109,7 +109,7 @@ public final class BloomModel: @unchecked Sendable {
         Linear.backward(dx: dh, dweight: g + layout.embedding, dbias: nil, dy: acts.logits, x: acts.final,
                         weight: w + layout.embedding, rows: N, inFeatures: C, outFeatures: V)
         if lookupTaken { observer?.gradientsReady(layout.embeddingTableRange) }
-        dres.update(repeating: 0, count: N * C)
+        Parallel.fill(dres, with: 0, count: N * C)
         LayerNorm.backward(dx: dres, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: dh,
                            x: acts.residual[shape.layers], weight: w + layout.finalNormWeight,
                            mean: acts.finalMean, rstd: acts.finalRstd, rows: N, channels: C)
@@ -141,7 +141,7 @@ public final class BloomModel: @unchecked Sendable {
                                weight: w + o.ln1Weight, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
             observer?.gradientsReady(o.ln1Range)
         }
-        dh.update(repeating: 0, count: N * C)
+        Parallel.fill(dh, with: 0, count: N * C)
         LayerNorm.backward(dx: dh, dweight: g + layout.embeddingNormWeight, dbias: g + layout.embeddingNormBias, dout: dres,
                            x: acts.embedded, weight: w + layout.embeddingNormWeight,
                            mean: acts.embeddedMean, rstd: acts.embeddedRstd, rows: N, channels: C)

@@ -55,6 +55,16 @@ public enum Parallel {
         }
     }
 
+    /// dst [n] = src [n], in parts over the threads (the residual stream's copies, [N, C]).
+    public static func copy(_ dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, count n: Int) {
+        forEachRange(n, grain: grainFloats, alignment: 16) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+    }
+
+    /// dst [n] = value, in parts over the threads (gradients and scratch set to zero).
+    public static func fill(_ dst: UnsafeMutablePointer<Float>, with value: Float, count n: Int) {
+        forEachRange(n, grain: grainFloats, alignment: 16) { r in (dst + r.lowerBound).update(repeating: value, count: r.count) }
+    }
+
     /// Calls `body(i)` for every i in 0..<count, spread over the threads in contiguous runs
     /// (for independent items of similar cost: attention heads, chunks of rows).
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {

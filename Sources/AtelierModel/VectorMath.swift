@@ -91,10 +91,9 @@ public typealias Vec = SIMD16<Float>
 public func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
     let block = 4096
     let blocks = (n + block - 1) / block
-    guard blocks > 1 else { return blockSumOfSquares(p, n) }
     let sums = UnsafeMutablePointer<Double>.allocate(capacity: blocks)   // [blocks]
     defer { sums.deallocate() }
-    Parallel.forEachRange(blocks, grain: 16) { range in
+    Parallel.forEachRange(blocks, grain: Parallel.rowGrain(floatsPerRow: block)) { range in
         for b in range {
             let start = b * block
             sums[b] = blockSumOfSquares(p + start, min(block, n - start))
