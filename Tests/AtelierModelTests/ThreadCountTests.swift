@@ -167,6 +167,22 @@ final class ThreadCountTests: XCTestCase {
         XCTAssertEqual(results[0], x.reduce(0.0) { $0 + Double($1) * Double($1) }, accuracy: 1e-6 * results[0])
     }
 
+    func testCopyAndFill() {
+        let n = 3 * Parallel.grainFloats + 37
+        let src = pseudoRandom(n, seed: 91)
+        let results = onEachThreadCount { () -> [[Float]] in
+            var copied = [Float](repeating: 0, count: n), filled = src
+            Parallel.copy(&copied, from: src, count: n)
+            Parallel.fill(&filled, with: 0.25, count: n - 1)
+            return [copied, filled]
+        }
+        for r in results {
+            XCTAssertEqual(r[0], src)
+            XCTAssertEqual(Array(r[1].prefix(n - 1)), [Float](repeating: 0.25, count: n - 1))
+            XCTAssertEqual(r[1][n - 1], src[n - 1], "fill stops at its count")
+        }
+    }
+
     func testVectorAddCoversTheTail() {
         for n in [1, 15, 16, 17, 37] {
             var y = (0..<n).map(Float.init)
