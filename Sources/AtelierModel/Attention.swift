@@ -222,23 +222,19 @@ public enum Attention {
     /// then softmax, in place.
     static func softmaxALiBiRow(_ row: UnsafeMutablePointer<Float>, keys n: Int, slope: Float) {
         let ramp = Self.ramp
-        var i = 0
+        // a tail's padding lanes hold -inf: they do not change the max, and exp gives them 0
         var mx = Vec(repeating: -.infinity)
-        while i + 16 <= n {
-            let s = load(row + i) + slope * (ramp + Float(i))
-            store(s, row + i); mx = vmax(mx, s); i += 16
+        forEachVector(n) { i, lanes in
+            let s = load(row + i, count: lanes, fill: -.infinity) + slope * (ramp + Float(i))
+            store(s, row + i, count: lanes); mx = vmax(mx, s)
         }
-        var m = mx.max()
-        while i < n { row[i] += slope * Float(i); m = max(m, row[i]); i += 1 }
-        let mv = Vec(repeating: m)
+        let mv = Vec(repeating: mx.max())
         var acc = Vec()
-        i = 0
-        while i + 16 <= n { let e = vexp(load(row + i) - mv); store(e, row + i); acc += e; i += 16 }
-        var sum = acc.sum()
-        while i < n { row[i] = sexp(row[i] - m); sum += row[i]; i += 1 }
-        let inv = Vec(repeating: 1 / sum)
-        i = 0
-        while i + 16 <= n { store(load(row + i) * inv, row + i); i += 16 }
-        while i < n { row[i] *= inv[0]; i += 1 }
+        forEachVector(n) { i, lanes in
+            let e = vexp(load(row + i, count: lanes, fill: -.infinity) - mv)
+            store(e, row + i, count: lanes); acc += e
+        }
+        let inv = Vec(repeating: 1 / acc.sum())
+        forEachVector(n) { i, lanes in store(load(row + i, count: lanes) * inv, row + i, count: lanes) }
     }
 }

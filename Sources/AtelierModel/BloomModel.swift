@@ -52,7 +52,7 @@ public final class BloomModel: @unchecked Sendable {
             attentionForward(block: l, acts)
             residualMidForward(block: l, acts)
             let a = acts.blocks[l], next = acts.residual[l + 1]
-            next.update(from: a.residualMid, count: N * C)
+            Parallel.copy(next, from: a.residualMid, count: N * C)
             mlpForward(layout.blocks[l], residual: next, x: a.residualMid, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd,
                        fc: a.fc, gelu: a.gelu, rows: N)
         }
@@ -74,7 +74,7 @@ public final class BloomModel: @unchecked Sendable {
     /// residualMid [N, C] = residual[l] + dense(att): block l's stream after attention.
     func residualMidForward(block l: Int, _ acts: Activations) {
         let N = acts.rows, C = shape.hiddenSize, o = layout.blocks[l], a = acts.blocks[l], w = params.base
-        a.residualMid.update(from: acts.residual[l], count: N * C)
+        Parallel.copy(a.residualMid, from: acts.residual[l], count: N * C)
         Linear.forward(y: a.residualMid, x: a.att, weight: w + o.denseWeight, bias: w + o.denseBias,
                        rows: N, inFeatures: C, outFeatures: C, accumulate: true)
     }
@@ -173,7 +173,7 @@ public final class BloomModel: @unchecked Sendable {
         let dres = acts.dResidual, dh = acts.dHidden
         let lookupTaken = observer?.takesEmbeddingLookup ?? false
         if lookupTaken { observer?.gradientsReady(layout.embeddingTableRange) }
-        dres.update(repeating: 0, count: N * C)
+        Parallel.fill(dres, with: 0, count: N * C)
         LayerNorm.backward(dx: dres, dweight: g + layout.finalNormWeight, dbias: g + layout.finalNormBias, dout: dh,
                            x: acts.residual[shape.layers], weight: w + layout.finalNormWeight,
                            mean: acts.finalMean, rstd: acts.finalRstd, rows: N, channels: C)
@@ -206,7 +206,7 @@ public final class BloomModel: @unchecked Sendable {
                                weight: w + o.ln1Weight, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
             observer?.gradientsReady(o.ln1Range)
         }
-        dh.update(repeating: 0, count: N * C)
+        Parallel.fill(dh, with: 0, count: N * C)
         LayerNorm.backward(dx: dh, dweight: g + layout.embeddingNormWeight, dbias: g + layout.embeddingNormBias, dout: dres,
                            x: acts.embedded, weight: w + layout.embeddingNormWeight,
                            mean: acts.embeddedMean, rstd: acts.embeddedRstd, rows: N, channels: C)

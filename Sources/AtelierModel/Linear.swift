@@ -7,9 +7,11 @@ public enum Linear {
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                rows N: Int, inFeatures K: Int, outFeatures M: Int, accumulate: Bool = false) {
         if let bias {
-            for n in 0..<N {
-                let yr = y + n * M
-                if accumulate { vadd(yr, bias, M) } else { yr.update(from: bias, count: M) }
+            Parallel.forEachRange(N, grain: Parallel.rowGrain(floatsPerRow: M)) { rows in
+                for n in rows {
+                    let yr = y + n * M
+                    if accumulate { vadd(yr, bias, M) } else { yr.update(from: bias, count: M) }
+                }
             }
         }
         let beta: Float = (bias != nil || accumulate) ? 1 : 0
@@ -32,7 +34,11 @@ public enum Linear {
         }
         sgemm(transA: true, m: M, n: K, k: N, a: dy, lda: M, b: x, ldb: K, beta: 1, c: dweight, ldc: K)
         if let dbias {
-            for n in 0..<N { vadd(dbias, dy + n * M, M) }
+            // db [out] = sum of dy's rows: the threads split the columns and add the rows in order,
+            // so the sum is the same on any thread count
+            Parallel.forEachRange(M, grain: max(16, Parallel.rowGrain(floatsPerRow: N)), alignment: 16) { columns in
+                for n in 0..<N { vadd(dbias + columns.lowerBound, dy + n * M + columns.lowerBound, columns.count) }
+            }
         }
     }
 }

@@ -14,6 +14,14 @@ public enum Parallel {
     /// Threads the kernels use: OpenBLAS's count.
     public static var threads: Int { BLASRuntime.threads }
 
+    /// Floats of element-wise work below which a part is not worth waking a thread for (a wake-up
+    /// costs a few microseconds; this is tens of them of work).
+    public static let grainFloats = 32_768
+
+    /// The grain, in rows, of a kernel over rows of `floatsPerRow` floats: tiny inputs stay on
+    /// the calling thread.
+    public static func rowGrain(floatsPerRow: Int) -> Int { max(1, grainFloats / max(floatsPerRow, 1)) }
+
     /// The parts `forEachRange` cuts 0..<count into: at most `threads` parts, each at least
     /// `grain` long, boundaries on multiples of `alignment` (16 keeps whole vectors in every part
     /// but the last).
@@ -45,6 +53,16 @@ public enum Parallel {
             let shared = SharedBody(call: body)
             DispatchQueue.concurrentPerform(iterations: ranges.count) { shared.call(ranges[$0]) }
         }
+    }
+
+    /// dst [n] = src [n], in parts over the threads (the residual stream's copies, [N, C]).
+    public static func copy(_ dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, count n: Int) {
+        forEachRange(n, grain: grainFloats, alignment: 16) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+    }
+
+    /// dst [n] = value, in parts over the threads (gradients and scratch set to zero).
+    public static func fill(_ dst: UnsafeMutablePointer<Float>, with value: Float, count n: Int) {
+        forEachRange(n, grain: grainFloats, alignment: 16) { r in (dst + r.lowerBound).update(repeating: value, count: r.count) }
     }
 
     /// Calls `body(i)` for every i in 0..<count, spread over the threads in contiguous runs

@@ -56,7 +56,8 @@ public typealias Vec = SIMD16<Float>
 }
 
 /// exp(x) for 16 lanes: Cephes' range reduction and degree-6 polynomial, about 1 ulp.
-/// Inputs are clamped to [-87.3, 88.7], the range where the result is a normal float.
+/// Inputs are clamped to [-87.3, 88.7], the range where the result is a normal float, except that
+/// inputs below -87.3 give 0: exp(-inf) = 0 for masked keys and for the padding of a tail.
 @inline(__always) func vexp(_ input: Vec) -> Vec {
     let x = vmin(vmax(input, Vec(repeating: -87.3)), Vec(repeating: 88.7))
     // Round x*log2(e) to an integer n with the 1.5*2^23 trick: the sum's low mantissa bits hold n,
@@ -73,7 +74,8 @@ public typealias Vec = SIMD16<Float>
     p = p * r + 5.000_000_1e-1
     p = p * r * r + r + 1
     let bits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000   // n
-    return p * unsafeBitCast((bits &+ 127) &<< 23, to: Vec.self)
+    let e = p * unsafeBitCast((bits &+ 127) &<< 23, to: Vec.self)
+    return e.replacing(with: 0, where: input .< -87.3)
 }
 
 /// tanh(x) = 1 - 2 / (exp(2x) + 1) for 16 lanes.
@@ -81,54 +83,47 @@ public typealias Vec = SIMD16<Float>
     1 - 2 / (vexp(2 * x) + 1)
 }
 
-/// Scalar exp through the same kernel (for tails shorter than 16).
-@inline(__always) func sexp(_ x: Float) -> Float { vexp(Vec(repeating: x))[0] }
-@inline(__always) func stanh(_ x: Float) -> Float { vtanh(Vec(repeating: x))[0] }
-
 /// Sum of n floats.
 @inline(__always) func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = Vec()
-    var i = 0
-    while i + 16 <= n { acc += load(p + i); i += 16 }
-    var s = acc.sum()
-    while i < n { s += p[i]; i += 1 }
-    return s
+    forEachVector(n) { i, lanes in acc += load(p + i, count: lanes) }
+    return acc.sum()
 }
 
 /// Maximum of n > 0 floats.
 @inline(__always) func vmax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var i = 0
-    var m = -Float.infinity
-    if n >= 16 {
-        var acc = load(p)
-        i = 16
-        while i + 16 <= n { acc = vmax(acc, load(p + i)); i += 16 }
-        m = acc.max()
-    }
-    while i < n { m = max(m, p[i]); i += 1 }
-    return m
+    var acc = Vec(repeating: -.infinity)
+    forEachVector(n) { i, lanes in acc = vmax(acc, load(p + i, count: lanes, fill: -.infinity)) }
+    return acc.max()
 }
 
-/// y[i] += x[i] for n floats.
+/// y[i] += x[i] for n floats, on the calling thread (one row of a bias or an embedding).
 @inline(__always) public func vadd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 16 <= n { store(load(y + i) + load(x + i), y + i); i += 16 }
-    while i < n { y[i] += x[i]; i += 1 }
+    forEachVector(n) { i, lanes in store(load(y + i, count: lanes) + load(x + i, count: lanes), y + i, count: lanes) }
 }
 
-/// Sum of squares of n floats, accumulated in double per block for large buffers.
+/// Sum of squares of n floats in double: each block of 4096 floats is summed in float lanes, the
+/// blocks in double in index order. Blocks are split over the threads but their sums are added
+/// in the same order on any thread count, so the result is bit-identical across thread counts.
 public func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
-    var total = 0.0
-    var start = 0
-    while start < n {
-        let end = min(n, start + 4096)
-        var acc = Vec()
-        var i = start
-        while i + 16 <= end { let v = load(p + i); acc += v * v; i += 16 }
-        var s = Double(acc.sum())
-        while i < end { s += Double(p[i] * p[i]); i += 1 }
-        total += s
-        start = end
+    let block = 4096
+    let blocks = (n + block - 1) / block
+    let sums = UnsafeMutablePointer<Double>.allocate(capacity: blocks)   // [blocks]
+    defer { sums.deallocate() }
+    Parallel.forEachRange(blocks, grain: Parallel.rowGrain(floatsPerRow: block)) { range in
+        for b in range {
+            let start = b * block
+            sums[b] = blockSumOfSquares(p + start, min(block, n - start))
+        }
     }
+    var total = 0.0
+    for b in 0..<blocks { total += sums[b] }
     return total
+}
+
+/// Sum of squares of n floats (one block of `sumOfSquares`), in float lanes, returned in double.
+@inline(__always) func blockSumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var acc = Vec()
+    forEachVector(n) { i, lanes in let v = load(p + i, count: lanes); acc += v * v }
+    return Double(acc.sum())
 }
