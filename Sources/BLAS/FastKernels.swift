@@ -39,6 +39,14 @@ extension BLASRuntime {
         return "OpenBLAS kernels: \(coreName) (could not re-execute with OPENBLAS_CORETYPE=SkylakeX, errno \(errno); set it yourself for faster sgemm)"
     }
 
+    /// The instruction-set extensions atelier's own kernels are compiled for (x86-64-v3, Package.swift)
+    /// that this CPU lacks, as /proc/cpuinfo names them; empty where all are there or /proc is absent.
+    public static func missingVectorExtensions() -> [String] {
+        let flags = cpuFlags()
+        guard !flags.isEmpty else { return [] }
+        return ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"].filter { !flags.contains($0) }
+    }
+
     /// The CPU feature flags of /proc/cpuinfo's first processor.
     static func cpuFlags() -> Set<String> {
         guard let file = fopen("/proc/cpuinfo", "r") else { return [] }

@@ -1,7 +1,26 @@
 import ArgumentParser
+import BLAS
+import Foundation
+import Glibc
 
 @main
 struct Atelier: ParsableCommand {
+    /// Refuses to start on a CPU without the vector extensions the kernels were compiled for,
+    /// rather than stopping on an illegal instruction halfway through.
+    static func main() {
+        let missing = BLASRuntime.missingVectorExtensions()
+        guard missing.isEmpty else {
+            FileHandle.standardError.write(Data("atelier: error: this CPU lacks \(missing.joined(separator: ", ")), which atelier's kernels are compiled for (x86-64-v3: AVX2 and FMA, Package.swift's vectorISA); rebuild without that setting to run here\n".utf8))
+            Glibc.exit(1)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "atelier",
         abstract: "Data-parallel training of BLOOM-style multilingual transformers over MPI.",
