@@ -31,6 +31,41 @@ static inline int atelier_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int atelier_mpi_status_source(const MPI_Status *s) { return s->MPI_SOURCE; }
 
 
+// Reads the MPI_T control variable `name` (for Open MPI, an MCA parameter such as
+// "btl_tcp_eager_limit") as an integer into *value: what the library is actually using, whatever
+// set it. Returns MPI_SUCCESS, an MPI error code, or -1 when the variable is not of an integer type.
+static inline int atelier_mpi_t_cvar_integer(const char *name, long long *value) {
+    int provided = 0, index = 0, count = 0;
+    int rc = MPI_T_init_thread(MPI_THREAD_SINGLE, &provided);
+    if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_T_cvar_get_index(name, &index);
+    if (rc == MPI_SUCCESS) {
+        char found[256], desc[1024];
+        int found_len = sizeof found, desc_len = sizeof desc, verbosity = 0, bind = 0, scope = 0;
+        MPI_Datatype type;
+        MPI_T_enum enumtype;
+        rc = MPI_T_cvar_get_info(index, found, &found_len, &verbosity, &type, &enumtype, desc, &desc_len, &bind, &scope);
+        MPI_T_cvar_handle handle;
+        if (rc == MPI_SUCCESS) rc = MPI_T_cvar_handle_alloc(index, NULL, &handle, &count);
+        if (rc == MPI_SUCCESS) {
+            union { int i; unsigned u; long l; unsigned long ul; long long ll; unsigned long long ull; char bytes[64]; } v;
+            rc = MPI_T_cvar_read(handle, &v);
+            if (rc == MPI_SUCCESS) {
+                if (type == MPI_INT) *value = v.i;
+                else if (type == MPI_UNSIGNED) *value = v.u;
+                else if (type == MPI_LONG) *value = v.l;
+                else if (type == MPI_UNSIGNED_LONG) *value = (long long)v.ul;
+                else if (type == MPI_LONG_LONG) *value = v.ll;
+                else if (type == MPI_UNSIGNED_LONG_LONG) *value = (long long)v.ull;
+                else rc = -1;
+            }
+            MPI_T_cvar_handle_free(&handle);
+        }
+    }
+    MPI_T_finalize();
+    return rc;
+}
+
 // Serve every allocation from the heap and never trim it, so the temporary buffers OpenMPI's
 // non-blocking collectives allocate on each call are reused instead of being fresh mmap pages
 // that the kernel faults in and zeroes every time (see Communicator.retainFreedMemory).

@@ -71,6 +71,18 @@ public final class Communicator: @unchecked Sendable {
         ("OMPI_MCA_btl_tcp_max_send_size", "1048576"),
     ]
 
+    /// The integer value MPI is using for a control variable (MPI_T; for Open MPI an MCA parameter
+    /// such as "btl_tcp_eager_limit"), whatever set it: nil when the library has no such variable.
+    /// Call after `world()`, where Open MPI registers its components' parameters.
+    public static func controlVariable(_ name: String) throws -> Int? {
+        var value: Int64 = 0
+        let rc = atelier_mpi_t_cvar_integer(name, &value)
+        if rc == MPI_T_ERR_INVALID_NAME || rc == MPI_T_ERR_INVALID_INDEX { return nil }
+        if rc == -1 { throw MPIError(call: "MPI_T_cvar_read(\(name))", code: rc, message: "not an integer variable") }
+        try check(rc, "MPI_T_cvar_read(\(name))")
+        return Int(value)
+    }
+
     static func setTransportDefaults() {
         for (variable, value) in transportDefaults { setenv(variable, value, 0) }
     }

@@ -46,11 +46,18 @@ final class GradientBucketsTests: XCTestCase {
     }
 
     /// MPI_Init found atelier's OpenMPI settings in the environment (none of them set by the test's caller).
-    func testTransportDefaultsAreSetBeforeMPIInit() throws {
+    /// Open MPI uses atelier's transport settings: each one read back from the library itself
+    /// (MPI_T control variables), not from the environment atelier wrote them to.
+    func testTransportDefaultsAreWhatMPIUses() throws {
         _ = try Communicator.world()
+        XCTAssertEqual(Communicator.transportDefaults.count, 3)
         for (variable, value) in Communicator.transportDefaults {
-            XCTAssertEqual(ProcessInfo.processInfo.environment[variable], value, variable)
+            let name = String(variable.dropFirst("OMPI_MCA_".count))
+            XCTAssertEqual(try Communicator.controlVariable(name), Int(value), name)
         }
+        // the reader tells a parameter atelier leaves alone from one it set, and knows no made-up name
+        XCTAssertEqual(try Communicator.controlVariable("btl_tcp_rndv_eager_limit"), 65536)
+        XCTAssertNil(try Communicator.controlVariable("atelier_no_such_parameter"))
     }
 
     func testAutomaticBucketSizeIsASixteenthBetweenHalfAndTwentyFiveMiB() {
