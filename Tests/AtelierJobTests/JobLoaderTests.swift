@@ -57,7 +57,7 @@ final class JobLoaderTests: XCTestCase {
         XCTAssertEqual(job.data.kind, .indexed)
         XCTAssertEqual(job.data.datasets.count, 15)
         XCTAssertEqual(job.data.alpha, 0.3)
-        XCTAssertEqual(job.train.evalInterval, 100)
+        XCTAssertEqual(job.train.evalInterval, 800)
         let bytes = try Job.load(path: root.appendingPathComponent("jobs/architecture-and-scaling/bytes-baseline.toml").path)
         XCTAssertEqual(bytes.data.kind, .bytes)
         XCTAssertEqual(bytes.train.evalInterval, 0)
