@@ -97,21 +97,22 @@ final class AccountingTests: XCTestCase {
     /// SIGKILL loses at most the interval in progress; the rerun resumes from the last checkpoint,
     /// marks the work after it lost, and the counted totals then equal the final checkpoint's.
     func testKillLosesAtMostOneIntervalAndResumeDoesNotDoubleCount() throws {
-        // checkpoints every 1000 iterations (seconds apart), intervals every 0.25 s: work after the
-        // newest checkpoint is in the ledger when the kill comes
-        let job = try writeTinyJob(in: dir, name: "killed", micro: 8, extra: "[checkpoint]\ninterval_iterations = 1000",
+        // a checkpoint every 1.8 s (by time: the tiny model runs thousands of iterations a second, so
+        // a count apart would be a race), intervals every 0.25 s: killed 0.8 s after the first save,
+        // the work after it (about 3 intervals) is in the ledger and no second save has come
+        let job = try writeTinyJob(in: dir, name: "killed", micro: 8, extra: "[checkpoint]\ninterval_iterations = 0\ninterval_minutes = 0.03",
                                    accounting: "interval_seconds = 0.25")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AtelierProcess.executable)
-        process.arguments = ["train", job, "--set", "train.iterations=100000"]
+        process.arguments = ["train", job, "--set", "train.iterations=10000000"]
         process.environment = AtelierProcess.cleanEnvironment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let checkpoint = dir.appendingPathComponent("runs/killed/checkpoints/iter_0001000.h5").path
+        let latestFile = dir.appendingPathComponent("runs/killed/checkpoints/latest").path
         let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(50_000) }
-        usleep(1_500_000)
+        while !FileManager.default.fileExists(atPath: latestFile) && Date() < deadline { usleep(20_000) }
+        usleep(800_000)
         kill(process.processIdentifier, SIGKILL)
         let killedAt = Date().timeIntervalSince1970
         process.waitUntilExit()
