@@ -74,6 +74,8 @@ struct BenchCommand: ParsableCommand {
         [train]
         iterations = \(iterations)
         recompute = "blocks"
+        [distributed]
+        zero_stage = 1
         """
     }
 
@@ -97,6 +99,8 @@ struct BenchCommand: ParsableCommand {
         lr = 1e-4
         [train]
         iterations = \(iterations)
+        [distributed]
+        zero_stage = 1
         """
     }
 

@@ -96,7 +96,7 @@ final class MemoryEstimateTests: XCTestCase {
     }
 
     func testTwoRanksCountTheEmbeddingRowsSum() throws {
-        let estimate = try MemoryEstimate(job: try job(), worldSize: 2, blasThreads: 1)
+        let estimate = try MemoryEstimate(job: try job(["distributed.zero_stage=1"]), worldSize: 2, blasThreads: 1)
         // N = 32 rows, V = 64, C = 32: n = 32 local rows, U = min(64, 64) = 64 union rows, received
         // min(128, 64) = 64 rows; slot [V] Int32, bitmap 1 word, local and received rows fp32, ids.
         let expected = 64 * 4 + 8 + (32 + 64) * 32 * 4 + (32 + 64 + 64) * 4 + 3 * 8 + 8 * 4
@@ -116,7 +116,7 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(part(single, "optimizer state"), 8 * P)
         XCTAssertEqual(part(single, "checkpoint snapshot"), 12 * P)
         for (ranks, shard) in [(2, 13_792), (3, 9_200), (4, 6_896)] {
-            let estimate = try MemoryEstimate(job: try job(["batch.global_batch_size=\(2 * ranks)"]), worldSize: ranks, blasThreads: 1)
+            let estimate = try MemoryEstimate(job: try job(["batch.global_batch_size=\(2 * ranks)", "distributed.zero_stage=1"]), worldSize: ranks, blasThreads: 1)
             XCTAssertEqual(part(estimate, "optimizer state (Adam m, v; 1/\(ranks) shard)"), 8 * shard)
             XCTAssertEqual(ParameterShards(parameters: P, ranks: ranks).largest, shard)
             XCTAssertNil(part(estimate, "checkpoint snapshot"), "a sharded save streams: no snapshot")
@@ -171,7 +171,7 @@ final class MemoryEstimateTests: XCTestCase {
         // the tied table, 2^24 x 256 = 2^32 floats, and h->4h, 4 x 32768^2 = 2^32 floats: at stage 0
         // they go in bucket-sized pieces; at stage 1 the shards' 32-bit offsets refuse them
         XCTAssertNil(field(["model.vocab_size=16777216", "model.hidden_size=256", "distributed.zero_stage=0"], ranks: 2))
-        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 2), "distributed.zero_stage")
+        XCTAssertEqual(field(["model.vocab_size=16777216", "model.hidden_size=256", "distributed.zero_stage=1"], ranks: 2), "distributed.zero_stage")
         XCTAssertNil(field(["model.vocab_size=16777216", "model.hidden_size=256"], ranks: 1), "one rank sends nothing")
         XCTAssertNil(field(["model.hidden_size=32768", "distributed.zero_stage=0"], ranks: 2))
         // embedding rows: a gather may receive min(2U, 2 x 2^24) = 2^25 rows of 64 floats (the table itself, 2^30, fits)
@@ -180,7 +180,7 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertNil(field([], ranks: 2))
         // 12 x 3 x 8192^2 = 2.4 billion parameters, every bucket small: ZeRO stage 1's all-gather
         // addresses the shards with 32-bit offsets
-        XCTAssertEqual(field(["model.hidden_size=8192", "model.layers=3"], ranks: 2), "distributed.zero_stage")
+        XCTAssertEqual(field(["model.hidden_size=8192", "model.layers=3", "distributed.zero_stage=1"], ranks: 2), "distributed.zero_stage")
         XCTAssertNil(field(["model.hidden_size=8192", "model.layers=3", "distributed.zero_stage=0"], ranks: 2))
     }
 
