@@ -51,7 +51,7 @@ final class MemoryCheckTests: XCTestCase {
         XCTAssertEqual(memory["rank_zero_bytes"] as? Int, perRank + 12 * parameters + (parts["checkpoint write buffers"]?["bytes"] as! Int))
         XCTAssertGreaterThan(json["available_bytes_on_this_machine"] as? Int ?? 0, 0)
 
-        let text = try estimate(["--ranks", "2", "--set", "distributed.blas_threads=1"])
+        let text = try estimate(["--ranks", "2", "--set", "distributed.blas_threads=1", "--set", "distributed.zero_stage=1"])
         XCTAssertEqual(text.status, 0, text.stderr)
         for line in ["memory per rank (fp32, 2 ranks, 1 BLAS thread each, \(parameters) parameters):", "activations", "embedding rows sum",
                      "optimizer state (Adam m, v; 1/2 shard)", "total per rank", "+ checkpoint moment windows (m, v)",
