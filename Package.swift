@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Modules follow the data flow: job file -> data -> model -> distributed step -> checkpoint -> accounting -> report -> CLI.
-// The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5); nothing
-// else imports their headers.
+// The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5,
+// CPostgreSQL -> PostgreSQL); nothing else imports their headers.
 // The element-wise kernels (SIMD16<Float>) compile to AVX2 and FMA: every machine of this kind has
 // them (AMD EPYC Zen 3 and later); without, Swift targets SSE2 and each 16-lane op takes 4 instructions.
 let vectorISA: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
@@ -32,11 +32,15 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libpq for the site-wide PostgreSQL ledger (docs/accounting.md says why libpq and not PostgresNIO).
+        .systemLibrary(name: "CPostgreSQL", path: "Sources/CPostgreSQL", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Thin Swift faces of the C libraries.
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "BLAS", dependencies: ["COpenBLAS"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "PostgreSQL", dependencies: ["CPostgreSQL"]),
 
         // job file -> data -> model -> distributed step -> checkpoint -> accounting -> report; the training loop ties them
         // The vocabulary every stage shares: the model's shape, seeded randomness, checked sizes, the one hash.
@@ -47,7 +51,7 @@ let package = Package(
         .target(name: "AtelierModel", dependencies: ["AtelierCore", "BLAS"], swiftSettings: vectorISA),
         .target(name: "AtelierDistributed", dependencies: ["AtelierCore", "AtelierJob", "AtelierModel", "MPI"]),
         .target(name: "AtelierCheckpoint", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "HDF5"]),
-        .target(name: "AtelierAccounting", dependencies: ["AtelierCore", "AtelierJob",
+        .target(name: "AtelierAccounting", dependencies: ["AtelierCore", "AtelierJob", "PostgreSQL",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AtelierReport", dependencies: ["AtelierAccounting"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",

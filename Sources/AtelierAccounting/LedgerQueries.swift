@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// What `atelier report` reads out of the ledger.
 public struct LedgerJob: Sendable, Equatable {
@@ -26,12 +25,12 @@ public struct LedgerEvent: Sendable, Equatable {
 extension Ledger {
     public func jobs() throws -> [LedgerJob] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY started_at").map { row in
-                LedgerJob(record: JobRecord(id: row["id"], name: row["name"], workingGroup: row["working_group"], user: row["user"],
-                                            jobHash: row["job_hash"], profile: row["profile"], site: row["site"],
-                                            runDirectory: row["run_dir"], worldSize: row["world_size"]),
-                          launches: row["segments"], started: row["started_at"], ended: row["ended_at"],
-                          status: row["status"], exitReason: row["exit_reason"])
+            try db.fetchAll(sql: "SELECT * FROM jobs ORDER BY started_at, id").map { row in
+                try LedgerJob(record: JobRecord(id: row["id"], name: row["name"], workingGroup: row["working_group"], user: row["user"],
+                                                jobHash: row["job_hash"], profile: row["profile"], site: row["site"],
+                                                runDirectory: row["run_dir"], worldSize: row["world_size"], slurm: SlurmAllocation.from(row)),
+                              launches: row["segments"], started: row["started_at"], ended: row["ended_at"],
+                              status: row["status"], exitReason: row["exit_reason"])
             }
         }
     }
@@ -39,14 +38,14 @@ extension Ledger {
     /// Intervals that ended in [since, until], oldest first.
     public func intervals(since: Double = -.infinity, until: Double = .infinity) throws -> [LedgerInterval] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM intervals WHERE end >= ? AND end <= ? ORDER BY end",
-                             arguments: [since.isFinite ? since : -1e18, until.isFinite ? until : 1e18]).map { row in
-                let t = AccountingTotals(unchecked: AccountingTotals.fieldNames.map { row[$0] ?? 0.0 })
-                return LedgerInterval(record: IntervalRecord(jobID: row["job_id"], segment: row["segment"], sequence: row["seq"],
-                                                             start: row["start"], end: row["end"], firstIteration: row["first_iteration"],
-                                                             lastIteration: row["last_iteration"], tokens: row["tokens"],
-                                                             loss: row["loss"], mfu: row["mfu"], totals: t),
-                                      lost: (row["lost"] as Int) != 0)
+            try db.fetchAll(sql: "SELECT * FROM intervals WHERE \"end\" >= ? AND \"end\" <= ? ORDER BY \"end\", job_id, segment, seq",
+                            arguments: [since.isFinite ? since : -1e18, until.isFinite ? until : 1e18]).map { row in
+                let t = AccountingTotals(unchecked: try AccountingTotals.fieldNames.map { try row[$0] as Double })
+                return try LedgerInterval(record: IntervalRecord(jobID: row["job_id"], segment: row["segment"], sequence: row["seq"],
+                                                                 start: row["start"], end: row["end"], firstIteration: row["first_iteration"],
+                                                                 lastIteration: row["last_iteration"], tokens: row["tokens"],
+                                                                 loss: row["loss"], mfu: row["mfu"], totals: t, slurm: SlurmAllocation.from(row)),
+                                          lost: row["lost"])
             }
         }
     }
@@ -55,13 +54,13 @@ extension Ledger {
     public func latestValidations() throws -> [String: (iteration: Int, results: [ValidationRecord])] {
         try read { db in
             var out: [String: (Int, [ValidationRecord])] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.fetchAll(sql: """
                 SELECT v.* FROM validations v JOIN (SELECT job_id, MAX(iteration) AS latest FROM validations GROUP BY job_id) m
                 ON v.job_id = m.job_id AND v.iteration = m.latest ORDER BY v.job_id, v.dataset
                 """) {
-                let id: String = row["job_id"]
-                let record = ValidationRecord(dataset: row["dataset"], loss: row["loss"], bitsPerByte: row["bits_per_byte"])
-                out[id, default: (row["iteration"], [])].1.append(record)
+                let id: String = try row["job_id"]
+                let record = try ValidationRecord(dataset: row["dataset"], loss: row["loss"], bitsPerByte: row["bits_per_byte"])
+                out[id, default: (try row["iteration"], [])].1.append(record)
             }
             return out.mapValues { (iteration: $0.0, results: $0.1) }
         }
@@ -69,8 +68,8 @@ extension Ledger {
 
     public func events() throws -> [LedgerEvent] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY at").map {
-                LedgerEvent(jobID: $0["job_id"], at: $0["at"], kind: $0["kind"], message: $0["message"])
+            try db.fetchAll(sql: "SELECT * FROM events ORDER BY at, id").map {
+                try LedgerEvent(jobID: $0["job_id"], at: $0["at"], kind: $0["kind"], message: $0["message"])
             }
         }
     }

@@ -11,11 +11,12 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var site: String
     public var runDirectory: String
     public var worldSize: Int
+    public var slurm: SlurmAllocation?  // the latest launch's Slurm allocation; nil outside Slurm
 
     public init(id: String, name: String, workingGroup: String, user: String, jobHash: String, profile: String,
-                site: String, runDirectory: String, worldSize: Int) {
+                site: String, runDirectory: String, worldSize: Int, slurm: SlurmAllocation? = nil) {
         (self.id, self.name, self.workingGroup, self.user, self.jobHash) = (id, name, workingGroup, user, jobHash)
-        (self.profile, self.site, self.runDirectory, self.worldSize) = (profile, site, runDirectory, worldSize)
+        (self.profile, self.site, self.runDirectory, self.worldSize, self.slurm) = (profile, site, runDirectory, worldSize, slurm)
     }
 }
 
@@ -32,11 +33,13 @@ public struct IntervalRecord: Codable, Sendable, Equatable {
     public var loss: Double?            // mean training loss over the interval
     public var mfu: Double?
     public var totals: AccountingTotals
+    public var slurm: SlurmAllocation?  // the launch's Slurm allocation; nil outside Slurm
 
     public init(jobID: String, segment: Int, sequence: Int, start: Double, end: Double, firstIteration: Int,
-                lastIteration: Int, tokens: Int, loss: Double?, mfu: Double?, totals: AccountingTotals) {
+                lastIteration: Int, tokens: Int, loss: Double?, mfu: Double?, totals: AccountingTotals, slurm: SlurmAllocation? = nil) {
         (self.jobID, self.segment, self.sequence, self.start, self.end) = (jobID, segment, sequence, start, end)
         (self.firstIteration, self.lastIteration, self.tokens, self.loss, self.mfu, self.totals) = (firstIteration, lastIteration, tokens, loss, mfu, totals)
+        self.slurm = slurm
     }
 }
 

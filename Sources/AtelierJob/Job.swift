@@ -132,6 +132,6 @@ public struct CheckpointSettings: Equatable, Sendable {
 
 public struct AccountingSettings: Equatable, Sendable {
     public var clusterProfile: String?   // nil: cluster/local.toml, looked for from here and up from the job file
-    public var ledger: String            // the site's ledger (SQLite)
+    public var ledger: String            // the site's ledger: an SQLite path or a postgresql:// URL (no password)
     public var intervalSeconds: Double   // accounting interval (and ledger record) length
 }

@@ -157,9 +157,17 @@ extension Job {
             keepLast: try r.int("checkpoint.keep_last", default: 3, min: 1),
             keepEvery: try r.int("checkpoint.keep_every", default: 0, min: 0))
         let runsRoot = (runDirectory as NSString).deletingLastPathComponent
+        let ledger = try r.string("accounting.ledger", default: (runsRoot.isEmpty ? "." : runsRoot) + "/ledger.sqlite")
+        // A job file is copied into the run directory and its text hashed into the ledger: a
+        // database password must not be in it (nor shown here).
+        if ["postgresql://", "postgres://"].contains(where: { ledger.lowercased().hasPrefix($0) }), URLComponents(string: ledger)?.password != nil {
+            throw JobError.invalid(file: file, field: "accounting.ledger",
+                                   expected: "a postgresql://user@host:port/database URL without a password (put the password in PGPASSWORD or ~/.pgpass, which libpq reads)",
+                                   found: "a URL with a password")
+        }
         accounting = AccountingSettings(
             clusterProfile: try r.optionalString("accounting.cluster_profile"),
-            ledger: try r.string("accounting.ledger", default: (runsRoot.isEmpty ? "." : runsRoot) + "/ledger.sqlite"),
+            ledger: ledger,
             intervalSeconds: try r.double("accounting.interval_seconds", default: 15, above: 0, atMost: JobLimits.seconds))
         try r.rejectUnknownKeys()
 

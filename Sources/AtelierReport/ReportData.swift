@@ -7,9 +7,13 @@ public struct ReportFilter: Sendable {
     public var job: String?
     public var since: Date?
     public var until: Date?
-    public init(group: String? = nil, job: String? = nil, since: Date? = nil, until: Date? = nil) {
-        (self.group, self.job, self.since, self.until) = (group, job, since, until)
+    public var slurmJob: String?        // only the intervals of launches in this Slurm job (SLURM_JOB_ID)
+    public init(group: String? = nil, job: String? = nil, since: Date? = nil, until: Date? = nil, slurmJob: String? = nil) {
+        (self.group, self.job, self.since, self.until, self.slurmJob) = (group, job, since, until, slurmJob)
     }
+
+    /// Whether the filter keeps only some of a job's intervals (so jobs with none are left out).
+    var selectsIntervals: Bool { since != nil || until != nil || slurmJob != nil }
 }
 
 /// The figures of a job or a working group. Emissions include work lost to restarts (it was
@@ -136,7 +140,8 @@ public struct Report: Codable, Sendable {
             (filter.group == nil || j.record.workingGroup == filter.group) && (filter.job == nil || j.record.name == filter.job)
         }
         let byJob = Dictionary(grouping: try ledger.intervals(since: filter.since?.timeIntervalSince1970 ?? -.infinity,
-                                                              until: filter.until?.timeIntervalSince1970 ?? .infinity),
+                                                              until: filter.until?.timeIntervalSince1970 ?? .infinity)
+                                   .filter { filter.slurmJob == nil || $0.record.slurm?.jobID == filter.slurmJob },
                                by: \.record.jobID)
         let validations = try ledger.latestValidations()
         var jobReports: [JobReport] = []
@@ -144,7 +149,7 @@ public struct Report: Codable, Sendable {
         var all: [LedgerInterval] = []
         for j in jobs {
             let intervals = byJob[j.record.id] ?? []
-            if (filter.since != nil || filter.until != nil) && intervals.isEmpty { continue }
+            if filter.selectsIntervals && intervals.isEmpty { continue }
             var usage = Usage()
             usage.add(intervals)
             total.add(intervals)
@@ -163,7 +168,7 @@ public struct Report: Codable, Sendable {
                                         }))
         }
         // Budgets count all of a group's work in the ledger, whatever the filter.
-        let allIntervals = filter.since == nil && filter.until == nil && filter.job == nil ? nil : try ledger.intervals()
+        let allIntervals = !filter.selectsIntervals && filter.job == nil ? nil : try ledger.intervals()
         let groupOf = Dictionary(allJobs.map { ($0.record.id, $0.record.workingGroup) }, uniquingKeysWith: { a, _ in a })
         var groups: [GroupReport] = []
         var warnings: [String] = []

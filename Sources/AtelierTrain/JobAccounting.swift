@@ -36,6 +36,7 @@ final class JobAccounting {
     private var lastClose = DispatchTime.now().uptimeNanoseconds
     private var firstIteration = 0
     private var lossSum = 0.0, lossCount = 0
+    private let slurm = SlurmAllocation(environment: ProcessInfo.processInfo.environment)   // recorded with the job and its intervals
     var peakPerRank = 0.0     // sgemm FLOP/s per rank, for MFU
 
     /// Loads the profile (on every rank, so that a bad profile fails everywhere alike) and starts
@@ -45,6 +46,7 @@ final class JobAccounting {
         self.job = job
         self.comm = comm
         self.warn = warn
+        _ = try LedgerLocation(job.accounting.ledger)   // a bad ledger URL fails every rank before training, exit 2
         profile = try ClusterProfile.load(path: try Self.profilePath(job))
         try profile.checkWorkingGroup(job.workingGroup, jobFile: job.sourcePath)
         chain = EnergyChain(profile: profile)
@@ -119,7 +121,7 @@ final class JobAccounting {
         let user = ProcessInfo.processInfo.environment["USER"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(getuid())"
         let record = JobRecord(id: id, name: job.name, workingGroup: job.workingGroup, user: user,
                                jobHash: String(job.fingerprint, radix: 16), profile: profile.path, site: profile.site,
-                               runDirectory: job.runDirectory, worldSize: comm.size)
+                               runDirectory: job.runDirectory, worldSize: comm.size, slurm: slurm)
         self.record = record
         let writer = LedgerWriter(ledgerPath: job.accounting.ledger, spillPath: job.runDirectory + "/ledger-pending.jsonl", warn: warn)
         self.writer = writer
@@ -195,7 +197,8 @@ final class JobAccounting {
         writer?.submit(.interval(IntervalRecord(jobID: record.id, segment: segment, sequence: sequence,
                                                start: intervalStart.timeIntervalSince1970, end: end.timeIntervalSince1970,
                                                firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
-                                               loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t)))
+                                               loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t,
+                                               slurm: slurm)))
         if let csv {
             let (runID, seconds, totals, warn) = (launchID, Double(now - launchStart) / 1e9, launchTotals, warn)
             csvQueue.async {

@@ -35,7 +35,7 @@ struct Atelier: ParsableCommand {
         5 a collective stalled (a rank did not arrive within distributed.collective_timeout_seconds).
         After 1, 4 or 5, running the same command again resumes from the last checkpoint.
         """,
-        subcommands: [TrainCommand.self, ReportCommand.self, EstimateCommand.self, BenchCommand.self, CheckpointCommand.self,
+        subcommands: [TrainCommand.self, ReportCommand.self, LedgerCommand.self, EstimateCommand.self, BenchCommand.self, CheckpointCommand.self,
                       ExportCommand.self, CorpusCommand.self, TokenizerCommand.self, PreprocessCommand.self,
                       GenerateCommand.self])
 }

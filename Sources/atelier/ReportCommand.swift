@@ -11,26 +11,29 @@ struct ReportCommand: ParsableCommand {
         Per working group and per job: status, device-hours, model PFLOPs, mean MFU, kWh,
         kgCO2eq operational, embodied and total, work lost to restarts, and budget used (budgets come
         from the cluster profile). Output: a terminal table (default), --csv, --json, or --html FILE
-        (one self-contained page with charts). See docs/accounting.md.
+        (one self-contained page with charts). --slurm-job ID keeps the launches of one Slurm job,
+        to compare with sacct. See docs/accounting.md.
         """)
 
-    @Option(help: "The ledger (the jobs' accounting.ledger).") var ledger = "runs/ledger.sqlite"
+    @Option(help: "The ledger (the jobs' accounting.ledger): an SQLite file or postgresql://user@host:port/db (password in PGPASSWORD or ~/.pgpass).")
+    var ledger = "runs/ledger.sqlite"
     @Option(help: "The cluster profile whose working-group budgets to show.") var profile = "cluster/local.toml"
     @Option(help: "Only this working group.") var group: String?
     @Option(help: "Only jobs with this name.") var job: String?
     @Option(help: "Only intervals that ended at or after this time (YYYY-MM-DD or ISO 8601).") var since: String?
     @Option(help: "Only intervals that ended at or before this time (YYYY-MM-DD or ISO 8601).") var until: String?
+    @Option(help: "Only the launches that ran in this Slurm job (its SLURM_JOB_ID, as sacct shows it).") var slurmJob: String?
     @Flag(help: "CSV instead of a table.") var csv = false
     @Flag(help: "JSON instead of a table.") var json = false
     @Option(help: "Write a self-contained HTML page with charts to this file.") var html: String?
 
     func run() throws {
         do {
-            guard FileManager.default.fileExists(atPath: ledger) else {
+            if case .sqlite = try LedgerLocation(ledger), !FileManager.default.fileExists(atPath: ledger) {
                 throw CLIError("ledger \(ledger): no such file; jobs create it as they train (pass --ledger for another)")
             }
             let filter = ReportFilter(group: group, job: job, since: try since.map { try Self.date($0, "--since") },
-                                      until: try until.map { try Self.date($0, "--until", endOfDay: true) })
+                                      until: try until.map { try Self.date($0, "--until", endOfDay: true) }, slurmJob: slurmJob)
             var budgets: [String: Double?] = [:]
             if FileManager.default.fileExists(atPath: profile) {
                 budgets = try ClusterProfile.load(path: profile).workingGroups

@@ -8,7 +8,10 @@
 #   netns-cluster.sh down [--dir DIR]
 #   netns-cluster.sh status [--dir DIR]
 #   netns-cluster.sh mpirun [--dir DIR] -- MPIRUN-ARGS...   (runs mpirun on host 0 with the right options)
+#   netns-cluster.sh link-root                              (this machine joins the bridge as 10.213.0.254)
 #
+# link-root lets the hosts reach a service of the machine itself (a test PostgreSQL ledger,
+# cluster/postgres/test-server.sh --listen 10.213.0.254); `down` and `up` remove the link.
 # RATE (e.g. 1gbit, 100mbit) caps each host's outgoing traffic; DELAY (e.g. 1ms) adds latency.
 # Shaping uses tc netem when the kernel has it, else tbf (rate only; DELAY then is an error).
 # Everything lives in namespaces named atelier-<name>: the host's own network is not touched.
@@ -99,6 +102,23 @@ status() {
     done < "$dir/hosts"
 }
 
+root_address=$subnet.254
+
+link_root() {
+    [[ $(id -u) -eq 0 ]] || die "linking needs root"
+    ip netns list | grep -q "^$switch\b" || die "no cluster is up: run 'netns-cluster.sh up N' first"
+    ip link del atelier-root 2>/dev/null || true
+    ip link add atelier-root type veth peer name root netns $switch
+    ip -n $switch link set root master br0 up
+    ip addr add "$root_address/24" dev atelier-root
+    ip link set atelier-root up
+    for _ in $(seq 50); do
+        bridge -n $switch link show | grep -qv "state forwarding" || break
+        sleep 0.1
+    done
+    echo "this machine is $root_address on the cluster's bridge"
+}
+
 run_mpirun() {
     [[ -f $dir/hostfile ]] || die "no cluster is up: run 'netns-cluster.sh up N' first"
     # TCP between hosts over the bridge only; shared memory within a host; OpenMPI's daemons are
@@ -115,5 +135,6 @@ case $cmd in
     down) down; echo "netns cluster removed" ;;
     status) status ;;
     mpirun) run_mpirun ;;
-    *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    link-root) link_root ;;
+    *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
