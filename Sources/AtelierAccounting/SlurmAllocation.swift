@@ -6,6 +6,8 @@ public struct SlurmAllocation: Codable, Sendable, Equatable {
     public var partition: String    // SLURM_JOB_PARTITION
     public var nodeList: String     // SLURM_JOB_NODELIST, Slurm's compressed form: node[01-04]
 
+    enum CodingKeys: String, CodingKey { case jobID = "job_id", account, partition, nodeList = "nodelist" }
+
     public init(jobID: String, account: String, partition: String, nodeList: String) {
         (self.jobID, self.account, self.partition, self.nodeList) = (jobID, account, partition, nodeList)
     }

@@ -91,10 +91,11 @@ public struct JobReport: Codable, Sendable {
     public var usage: Usage
     public var loss: [LossPoint]
     public var validation: ValidationSummary?
+    public var slurm: SlurmAllocation?          // the latest launch's Slurm job, to match with sacct
 
     enum CodingKeys: String, CodingKey {
         case id, name, workingGroup = "working_group", user, site, status, exitReason = "exit_reason", launches, started, ended
-        case lastRecord = "last_record", usage, loss, validation
+        case lastRecord = "last_record", usage, loss, validation, slurm
     }
 }
 
@@ -165,7 +166,8 @@ public struct Report: Codable, Sendable {
                                             ValidationSummary(iteration: v.iteration, datasets: Dictionary(uniqueKeysWithValues: v.results.map {
                                                 ($0.dataset, ["loss": $0.loss, "bits_per_byte": $0.bitsPerByte])
                                             }))
-                                        }))
+                                        },
+                                        slurm: j.record.slurm))
         }
         // Budgets count all of a group's work in the ledger, whatever the filter.
         let allIntervals = !filter.selectsIntervals && filter.job == nil ? nil : try ledger.intervals()

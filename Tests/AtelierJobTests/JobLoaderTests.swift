@@ -99,6 +99,21 @@ final class JobLoaderTests: XCTestCase {
         }
     }
 
+    /// A ledger URL with a password is refused (from the file and from --set), and the error does
+    /// not repeat the password; one without is kept as written.
+    func testLedgerURLWithAPasswordIsRefused() throws {
+        let url = "postgresql://atelier:hunter2-pw@db:5432/site"
+        for e in [error(Self.minimal + "\n[accounting]\nledger = \"\(url)\"\n"), error(Self.minimal, ["accounting.ledger=\(url)"])] {
+            guard case .invalid(_, let field, let expected, let found)? = e else { return XCTFail("\(String(describing: e))") }
+            XCTAssertEqual(field, "accounting.ledger")
+            XCTAssertTrue(expected.contains("PGPASSWORD or ~/.pgpass"), expected)
+            XCTAssertFalse("\(e!)".contains("hunter2-pw"), "\(e!)")
+            XCTAssertEqual(found, "a URL with a password")
+        }
+        XCTAssertEqual(try parse(Self.minimal, ["accounting.ledger=postgresql://atelier@db:5432/site"]).accounting.ledger,
+                       "postgresql://atelier@db:5432/site")
+    }
+
     func testWrongTypeNamesExpectedAndFound() {
         let e = error(Self.minimal.replacingOccurrences(of: "hidden_size = 64", with: "hidden_size = \"64\""))
         XCTAssertEqual(e, .wrongType(file: "job.toml", field: "model.hidden_size", expected: "an integer", found: "the string \"64\""))
