@@ -60,7 +60,8 @@ extension Ledger {
                 """) {
                 let id: String = try row["job_id"]
                 let record = try ValidationRecord(dataset: row["dataset"], loss: row["loss"], bitsPerByte: row["bits_per_byte"])
-                out[id, default: (try row["iteration"], [])].1.append(record)
+                let iteration: Int = try row["iteration"]
+                out[id, default: (iteration, [])].1.append(record)
             }
             return out.mapValues { (iteration: $0.0, results: $0.1) }
         }
