@@ -13,21 +13,19 @@ public final class Ledger: @unchecked Sendable {
     public let location: LedgerLocation
     let store: any LedgerStore
 
-    /// Opens (creating it and its tables if need be, unless `create` is false) the ledger at
-    /// `path`, a file path or a PostgreSQL URL. `busyTimeout`: how long an SQLite write waits for a
-    /// lock, and a PostgreSQL connection for the server.
-    public init(path: String, busyTimeout: TimeInterval = 30, create: Bool = true) throws {
+    /// Opens the ledger at `path`, a file path or a PostgreSQL URL, creating it and its tables or
+    /// migrating them if need be; or, `readingOnly`, one that exists, as it is (a source to copy).
+    /// `busyTimeout`: how long an SQLite write waits for a lock, and a PostgreSQL connection for
+    /// the server.
+    public init(path: String, busyTimeout: TimeInterval = 30, readingOnly: Bool = false) throws {
         location = try LedgerLocation(path)
         self.path = location.description
         do {
             switch location {
             case .sqlite(let file):
-                guard create || FileManager.default.fileExists(atPath: file) else {
-                    throw AccountingError.ledger(path: file, problem: "no such file")
-                }
-                store = try SQLiteLedgerStore(path: file, busyTimeout: busyTimeout)
+                store = readingOnly ? try SQLiteLedgerStore(readingOnly: file) : try SQLiteLedgerStore(path: file, busyTimeout: busyTimeout)
             case .postgreSQL(let address):
-                store = try PostgreSQLLedgerStore(address: address, connectTimeout: min(busyTimeout, 10))
+                store = try PostgreSQLLedgerStore(address: address, connectTimeout: min(busyTimeout, 10), migrating: !readingOnly)
             }
         } catch {
             throw Self.wrap(error, path: self.path)

@@ -15,10 +15,11 @@ final class PostgreSQLLedgerStore: LedgerStore, @unchecked Sendable {
     /// together on a new database do not race to create its tables: "atelier" in ASCII.
     static let migrationLock = 0x61_74_65_6c_69_65_72
 
-    init(address: PostgreSQLAddress, connectTimeout: TimeInterval) throws {
+    /// `migrating` false: the tables are read as they are (a source of `atelier ledger copy`).
+    init(address: PostgreSQLAddress, connectTimeout: TimeInterval, migrating: Bool = true) throws {
         self.address = address
         connection = try PostgreSQLConnection(parameters: address.parameters(connectTimeout: connectTimeout))
-        try migrate()
+        if migrating { try migrate() }
     }
 
     private func migrate() throws {

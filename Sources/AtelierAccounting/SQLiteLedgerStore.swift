@@ -4,8 +4,18 @@ import GRDB
 /// The ledger in one SQLite file (through GRDB), the default for one machine: WAL mode with a busy
 /// timeout so that many jobs can write at once.
 final class SQLiteLedgerStore: LedgerStore {
-    let pool: DatabasePool
+    let pool: any DatabaseWriter
     var dialect: LedgerDialect { .sqlite }
+
+    /// Opens a ledger that must exist, for reading only, as it is (not migrated): a source of
+    /// `atelier ledger copy` is not changed by being copied.
+    init(readingOnly path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw AccountingError.ledger(path: path, problem: "no such file") }
+        var config = Configuration()
+        config.readonly = true
+        config.label = "atelier-ledger-source"
+        pool = try DatabaseQueue(path: path, configuration: config)
+    }
 
     init(path: String, busyTimeout: TimeInterval) throws {
         let directory = (path as NSString).deletingLastPathComponent

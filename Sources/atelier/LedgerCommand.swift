@@ -29,8 +29,9 @@ struct LedgerCopyCommand: ParsableCommand {
                 throw CLIError("ledger copy needs at least one source and a destination: atelier ledger copy SRC... DST")
             }
             let sources = ledgers.dropLast()
-            // every source is opened (and so checked) before the destination gains anything
-            let opened = try sources.map { try Ledger(path: $0, create: false) }
+            // every source is opened (and so checked) before the destination gains anything; the
+            // sources are only read, not even migrated
+            let opened = try sources.map { try Ledger(path: $0, readingOnly: true) }
             let destination = try Ledger(path: destinationPath)
             for source in opened {
                 guard source.location != destination.location else {

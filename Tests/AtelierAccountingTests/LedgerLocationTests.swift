@@ -76,6 +76,16 @@ final class LedgerLocationTests: XCTestCase {
                 """)
         }
         try old.migrate(try DatabaseQueue(path: path))
+        func migrations() throws -> [String] {
+            try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
+        }
+
+        // copied as it is: the source is not migrated, the copy stores the doubled event once
+        let copy = try Ledger(path: temporaryPath("copy.sqlite"))
+        let counts = try copy.copy(from: try Ledger(path: path, readingOnly: true))
+        XCTAssertEqual(counts.added, ["jobs": 1, "intervals": 1, "events": 2, "validations": 0])
+        XCTAssertEqual(try migrations(), ["v1", "v2: validations"])
+        XCTAssertEqual(try copy.totals(jobID: "old").energyKWh, 0.0025)
 
         let ledger = try Ledger(path: path)
         XCTAssertEqual(try ledger.events().map(\.message), ["twice", "once"])
@@ -86,7 +96,6 @@ final class LedgerLocationTests: XCTestCase {
         XCTAssertEqual(try ledger.totals(jobID: "old").energyKWh, 0.0025)
         try ledger.apply(.event(jobID: "old", kind: "launch", message: "once", at: 6.0))   // stored once
         XCTAssertEqual(try ledger.events().count, 2)
-        let applied = try DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
-        XCTAssertEqual(applied, LedgerMigrations.all.map(\.name))
+        XCTAssertEqual(try migrations(), LedgerMigrations.all.map(\.name))
     }
 }
