@@ -82,5 +82,25 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(final.contains("launch 2 on 1 node(s), 2 rank(s)"), final)
         XCTAssertTrue(final.contains("resumed from \(dir.path)/runs/slurm/checkpoints/" + String(format: "iter_%07d.h5", stoppedAt)), final)
         XCTAssertTrue(final.contains("training finished"), final)
+
+        // The ledger records the Slurm job on the job and on every interval of both launches:
+        // --slurm-job selects all of it, another id nothing.
+        func report(_ extra: [String]) throws -> [String: Any] {
+            let r = try AtelierProcess.run(["report", "--ledger", dir.appendingPathComponent("runs/ledger.sqlite").path,
+                                            "--profile", dir.appendingPathComponent("cluster.toml").path, "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
+        }
+        let all = try report([]), selected = try report(["--slurm-job", id]), other = try report(["--slurm-job", "999999999"])
+        let job = try XCTUnwrap((selected["jobs"] as? [[String: Any]])?.first, "\(selected)")
+        XCTAssertEqual(job["launches"] as? Int, 2)
+        let slurm = try XCTUnwrap(job["slurm"] as? [String: String], "\(job)")
+        XCTAssertEqual(slurm["job_id"], id)
+        XCTAssertEqual(slurm["partition"], "test")
+        XCTAssertEqual(slurm["nodelist"], "localhost")
+        let total = { (r: [String: Any]) in (r["total"] as? [String: Double])?["energy_kwh"] ?? -1 }
+        XCTAssertGreaterThan(total(selected), 0)
+        XCTAssertEqual(total(selected), total(all), "every interval carries the Slurm job")
+        XCTAssertEqual((other["jobs"] as? [Any])?.count, 0)
     }
 }
