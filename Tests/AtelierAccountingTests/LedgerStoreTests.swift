@@ -73,11 +73,12 @@ final class LedgerStoreTests: XCTestCase {
         XCTAssertEqual(expected.events.map(\.kind), ["budget-warning", "launch-lost"])
         XCTAssertEqual(expected.validations, ["a 50 [AtelierAccounting.ValidationRecord(dataset: \"fr\", loss: 2.5, bitsPerByte: 1.25)]"])
         XCTAssertEqual(expected.totals[0].modelFlops, 40e12)
-        XCTAssertEqual(expected.totals[0].energyKWh, 0.1 + 0.2 + 0.3 + 1.0 / 3.0)
-        XCTAssertEqual(expected.totals[1].energyKWh, 0.4 + 0.5)
+        XCTAssertEqual(expected.totals[0].energyKWh, 0.1 + 0.2 + 0.3 + 1.0 / 3.0, accuracy: 1e-15)
+        XCTAssertEqual(expected.totals[1].energyKWh, 0.4 + 0.5, accuracy: 1e-15)
         XCTAssertEqual(expected.used, [6 * 2, 2])
         // replaying every operation (a spill replayed after a lost commit acknowledgement) changes nothing
-        for op in sampleOperations() where { if case .begin = op { return false }; return true }() {
+        for op in sampleOperations() {
+            if case .begin = op { continue }   // a begin is a new launch, not a replay
             try postgres.apply(op)
         }
         XCTAssertEqual(try LedgerContents(postgres).intervals, expected.intervals)
@@ -194,7 +195,10 @@ final class LedgerStoreTests: XCTestCase {
         let server = try TestPostgreSQLServer()
         self.server = server
         let ops = sampleOperations()
-        let split = ops.firstIndex { if case .begin(_, 2, _) = $0 { return true }; return false }!
+        let split = try XCTUnwrap(ops.firstIndex { op in
+            if case .begin(_, let segment, _) = op { return segment == 2 }
+            return false
+        })
         let node1 = try Ledger(path: temporaryPath("node1.sqlite")), node2 = try Ledger(path: temporaryPath("node2.sqlite"))
         for op in ops[..<split] { try node1.apply(op) }
         for op in ops[split...] { try node2.apply(op) }
