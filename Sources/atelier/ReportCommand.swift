@@ -1,6 +1,7 @@
 import ArgumentParser
 import AtelierAccounting
 import AtelierReport
+import AtelierTrain
 import Foundation
 
 struct ReportCommand: ParsableCommand {
@@ -12,6 +13,11 @@ struct ReportCommand: ParsableCommand {
         kgCO2eq operational, embodied and total, work lost to restarts, and budget used (budgets come
         from the cluster profile). Output: a terminal table (default), --csv, --json, or --html FILE
         (one self-contained page with charts). See docs/accounting.md.
+
+        With --lineage PATH (a run directory, a checkpoint or an exported model directory): the
+        model's lineage instead, as a tree of the models it started from with each one's
+        footprint, the model's own cost and the cumulative cost (text, or --json; with --html FILE,
+        a lineage section on the ledger's page). Unknown figures print as "unknown", never 0.
         """)
 
     @Option(help: "The ledger (the jobs' accounting.ledger).") var ledger = "runs/ledger.sqlite"
@@ -23,9 +29,15 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "CSV instead of a table.") var csv = false
     @Flag(help: "JSON instead of a table.") var json = false
     @Option(help: "Write a self-contained HTML page with charts to this file.") var html: String?
+    @Option(help: "A model's lineage: a run directory, a checkpoint or an exported model directory.") var lineage: String?
 
     func run() throws {
         do {
+            let lineageReport = try lineage.map { LineageReport(path: $0, model: try CheckpointLineage.of(model: $0)) }
+            if let lineageReport, html == nil {
+                print(json ? lineageReport.json : lineageReport.text, terminator: "")
+                return
+            }
             guard FileManager.default.fileExists(atPath: ledger) else {
                 throw CLIError("ledger \(ledger): no such file; jobs create it as they train (pass --ledger for another)")
             }
@@ -35,7 +47,8 @@ struct ReportCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: profile) {
                 budgets = try ClusterProfile.load(path: profile).workingGroups
             }
-            let report = try Report.build(ledger: try Ledger(path: ledger), filter: filter, budgets: budgets)
+            var report = try Report.build(ledger: try Ledger(path: ledger), filter: filter, budgets: budgets)
+            report.lineage = lineageReport
             if let html {
                 try report.html.write(toFile: html, atomically: true, encoding: .utf8)
                 print("wrote \(html)")
