@@ -76,11 +76,12 @@ public struct ModelCard {
         for (label, f) in [("own", own), ("cumulative", Optional(cumulative.footprint))] {
             guard let f else { y += "  \(label): unknown\n"; continue }
             y += "  \(label):\n"
-            for (key, value) in [("tokens", f.tokens.map(Double.init)), ("device_hours", f.deviceHours), ("energy_kwh", f.energyKWh),
-                                 ("operational_grams", f.operationalKg.map { $0 * 1000 }), ("embodied_grams", f.embodiedKg.map { $0 * 1000 }),
-                                 ("total_grams", f.totalKg.map { $0 * 1000 })] {
-                y += "    \(key): " + (value.map { key == "tokens" ? "\(Int($0))" : Self.number($0) } ?? "unknown") + "\n"
-            }
+            y += "    tokens: " + (f.tokens.map { "\($0)" } ?? "unknown") + "\n"
+            let grams: (Double?) -> Double? = { kg in kg.map { $0 * 1000 } }
+            let figures: [(String, Double?)] = [("device_hours", f.deviceHours), ("energy_kwh", f.energyKWh),
+                                                ("operational_grams", grams(f.operationalKg)), ("embodied_grams", grams(f.embodiedKg)),
+                                                ("total_grams", grams(f.totalKg))]
+            for (key, value) in figures { y += "    \(key): " + (value.map(Self.number) ?? "unknown") + "\n" }
         }
         if !cumulative.isComplete {
             y += "  excluded_unknown: [" + Array(Set(cumulative.excluded.values.flatMap { $0 })).sorted().map(Self.yaml).joined(separator: ", ") + "]\n"
