@@ -25,19 +25,19 @@ extension Report {
         html += "</table>"
         let excluded = LineageReport.exclusions(r.cumulative)
         if !excluded.isEmpty { html += "<p class=\"warn\">The cumulative cost \(esc(excluded)).</p>" }
-        func node(_ n: Lineage, depth: Int) -> String {
+        func node(_ n: Lineage) -> String {
             let unknown = n.footprint == nil
-            let border = unknown ? "#c66" : (n.source != nil ? "#c90" : Self.palette[depth % Self.palette.count])
+            let border = unknown ? "#c33" : (n.source != nil ? "#e90" : "#4e79a7")   // unknown, recorded, measured
             var out = "<li style=\"list-style: none; margin: 0.6em 0; padding: 0.4em 0.8em; border-left: 4px solid \(border);\">"
             out += "<b>\(esc(n.name))</b> <span style=\"color: #666\">\(esc(LineageReport.describe(n)))</span><br>"
             out += unknown ? "<span class=\"warn\">own footprint: unknown</span>"
                 : "own: " + zip(header.dropFirst(), cells(n.footprint)).map { "\(esc($1)) \(esc($0))" }.joined(separator: ", ")
             if let hardware = n.hardware { out += "<br><span style=\"color: #666\">on \(esc(hardware))</span>" }
             if !n.ancestors.isEmpty {
-                out += "<ul style=\"padding-left: 1.5em;\">" + n.ancestors.map { node($0, depth: depth + 1) }.joined() + "</ul>"
+                out += "<ul style=\"padding-left: 1.5em;\">" + n.ancestors.map(node).joined() + "</ul>"
             }
             return out + "</li>"
         }
-        return html + "<h3>Tree (each model above the models it started from)</h3><ul style=\"padding-left: 0;\">" + node(r.model, depth: 0) + "</ul>"
+        return html + "<h3>Tree (each model above the models it started from)</h3><ul style=\"padding-left: 0;\">" + node(r.model) + "</ul>"
     }
 }

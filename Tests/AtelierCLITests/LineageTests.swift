@@ -24,8 +24,45 @@ final class LineageTests: XCTestCase {
         return r
     }
 
-    func json(_ text: String) throws -> [String: Any] {
-        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+    // What `report --lineage --json` and the card's front matter hold, decoded with JSONDecoder:
+    // JSONSerialization on Linux parses some doubles one ulp off, and these sums are checked exactly.
+    struct Figures: Decodable {
+        var tokens: Int?
+        var device_hours, energy_kwh, operational_kgco2eq, embodied_kgco2eq: Double?
+    }
+    struct Share: Decodable { var name: String; var share: Double }
+    struct Node: Decodable {
+        var name: String
+        var job_id, working_group, site: String?
+        var mixture: [Share]?
+        var footprint: Figures?
+        var ancestors: [Node]
+    }
+    struct Cumulative: Decodable { var footprint: Figures; var excluded: [String: [String]] }
+    struct LineageJSON: Decodable { var model: Node; var own: Figures?; var cumulative: Cumulative }
+    struct CO2: Decodable {
+        var emissions: Double
+        var source, training_type: String
+        var geographical_location, hardware_used: String?
+    }
+    struct CardFigures: Decodable { var tokens: Int; var energy_kwh, total_grams: Double }
+    struct Card: Decodable {
+        var co2_eq_emissions: CO2
+        var language: [String]?
+        var library_name: String
+        var atelier_footprint: [String: CardFigures]
+    }
+    struct CardCO2: Decodable { var co2_eq_emissions: CO2 }
+
+    func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
+            XCTFail("\(error) in \(text)")
+            throw error
+        }
+    }
+
+    func lineage(_ path: String) throws -> LineageJSON {
+        try decode(LineageJSON.self, try run(["report", "--lineage", path, "--json"]).stdout)
     }
 
     /// A 300-token tokenizer and two indexed datasets, English and German.
@@ -107,7 +144,7 @@ final class LineageTests: XCTestCase {
     }
 
     /// The YAML front matter of a model card as JSON, through PyYAML (skipped without it).
-    func frontMatter(_ readme: String) throws -> [String: Any] {
+    func frontMatter<T: Decodable>(_ readme: String, as type: T.Type) throws -> T {
         let probe = try AtelierProcess.command(["python3", "-c", "import yaml"])
         try XCTSkipUnless(probe.status == 0, "python3 has no yaml module (pip install pyyaml) to parse the model card's front matter")
         let r = try AtelierProcess.command(["python3", "-c", """
@@ -118,7 +155,7 @@ final class LineageTests: XCTestCase {
             print(json.dumps(meta))
             """, readme])
         XCTAssertEqual(r.status, 0, r.stderr)
-        return try json(r.stdout)
+        return try decode(type, r.stdout)
     }
 
     /// pretrain -> export -> adapt (init_from the export) -> export -> adapt again (init_from the
@@ -141,56 +178,51 @@ final class LineageTests: XCTestCase {
 
         let (o3, o2, o1) = (try own(thirdCheckpoint), try own(secondCheckpoint), try own(firstCheckpoint))
         // the report on the run directory, the checkpoint and the export agree
-        let reports = try [path("runs/third"), thirdCheckpoint, path("exports/third")].map {
-            try json(try run(["report", "--lineage", $0, "--json"]).stdout)
-        }
+        let reports = try [path("runs/third"), thirdCheckpoint, path("exports/third")].map(lineage)
         for report in reports {
-            let model = try XCTUnwrap(report["model"] as? [String: Any])
-            XCTAssertEqual(model["name"] as? String, "third")
-            let parent = try XCTUnwrap((model["ancestors"] as? [[String: Any]])?.first)
-            XCTAssertEqual(parent["name"] as? String, "second")
-            let grandparent = try XCTUnwrap((parent["ancestors"] as? [[String: Any]])?.first)
-            XCTAssertEqual(grandparent["name"] as? String, "first")
-            XCTAssertEqual((grandparent["ancestors"] as? [Any])?.count, 0)
-            XCTAssertEqual(model["working_group"] as? String, "tests")
-            XCTAssertEqual(model["site"] as? String, "testsite")
-            XCTAssertNotNil(model["job_id"] as? String)
-            XCTAssertEqual((model["mixture"] as? [[String: Any]])?.map { $0["name"] as? String }, ["de", "en"])
-            XCTAssertEqual((model["mixture"] as? [[String: Any]])?.map { $0["share"] as? Double }, [0.25, 0.75])
+            let model = report.model
+            XCTAssertEqual(model.name, "third")
+            let parent = try XCTUnwrap(model.ancestors.first)
+            XCTAssertEqual(parent.name, "second")
+            let grandparent = try XCTUnwrap(parent.ancestors.first)
+            XCTAssertEqual(grandparent.name, "first")
+            XCTAssertEqual(grandparent.ancestors.count, 0)
+            XCTAssertEqual(model.working_group, "tests")
+            XCTAssertEqual(model.site, "testsite")
+            XCTAssertNotNil(model.job_id)
+            XCTAssertEqual(model.mixture?.map(\.name), ["de", "en"])
+            XCTAssertEqual(model.mixture?.map(\.share), [0.25, 0.75])
 
-            let ownFigures = try XCTUnwrap(report["own"] as? [String: Any])
-            XCTAssertEqual(ownFigures["operational_kgco2eq"] as? Double, o3.operational)
-            XCTAssertEqual(ownFigures["tokens"] as? Int, o3.tokens)
+            XCTAssertEqual(report.own?.operational_kgco2eq, o3.operational)
+            XCTAssertEqual(report.own?.tokens, o3.tokens)
             XCTAssertEqual(o3.tokens, 3 * 4 * 32)
-            let parentFigures = try XCTUnwrap(parent["footprint"] as? [String: Any])
-            XCTAssertEqual(parentFigures["embodied_kgco2eq"] as? Double, o2.embodied)
+            XCTAssertEqual(parent.footprint?.embodied_kgco2eq, o2.embodied)
+            XCTAssertEqual(grandparent.footprint?.energy_kwh, o1.kWh)
 
-            let cumulative = try XCTUnwrap((report["cumulative"] as? [String: Any])?["footprint"] as? [String: Any])
-            XCTAssertEqual(cumulative["tokens"] as? Int, o3.tokens + o2.tokens + o1.tokens)
-            XCTAssertEqual(cumulative["device_hours"] as? Double, o3.deviceHours + o2.deviceHours + o1.deviceHours)
-            XCTAssertEqual(cumulative["energy_kwh"] as? Double, o3.kWh + o2.kWh + o1.kWh)
-            XCTAssertEqual(cumulative["operational_kgco2eq"] as? Double, o3.operational + o2.operational + o1.operational)
-            XCTAssertEqual(cumulative["embodied_kgco2eq"] as? Double, o3.embodied + o2.embodied + o1.embodied)
-            XCTAssertEqual((report["cumulative"] as? [String: Any])?["excluded"] as? [String: [String]], [:])
+            let cumulative = report.cumulative.footprint
+            XCTAssertEqual(cumulative.tokens, o3.tokens + o2.tokens + o1.tokens)
+            XCTAssertEqual(cumulative.device_hours, o3.deviceHours + o2.deviceHours + o1.deviceHours)
+            XCTAssertEqual(cumulative.energy_kwh, o3.kWh + o2.kWh + o1.kWh)
+            XCTAssertEqual(cumulative.operational_kgco2eq, o3.operational + o2.operational + o1.operational)
+            XCTAssertEqual(cumulative.embodied_kgco2eq, o3.embodied + o2.embodied + o1.embodied)
+            XCTAssertEqual(report.cumulative.excluded, [:])
         }
 
         // the model cards: the Hub's co2_eq_emissions in grams, the cumulative total; own and cumulative in atelier_footprint
-        let card = try frontMatter(path("exports/third/README.md"))
-        let co2 = try XCTUnwrap(card["co2_eq_emissions"] as? [String: Any])
+        let card = try frontMatter(path("exports/third/README.md"), as: Card.self)
+        let co2 = card.co2_eq_emissions
         let cumulativeKg = (o3.operational + o2.operational + o1.operational) + (o3.embodied + o2.embodied + o1.embodied)
-        XCTAssertEqual(co2["emissions"] as? Double, cumulativeKg * 1000)
-        XCTAssertEqual(co2["training_type"] as? String, "fine-tuning")
-        XCTAssertEqual(co2["geographical_location"] as? String, "site testsite")
-        XCTAssertEqual(co2["hardware_used"] as? String, "1 CPU core of test cpu")
-        XCTAssertTrue((co2["source"] as? String)?.hasPrefix("atelier: measured during training") == true, "\(co2)")
-        XCTAssertEqual(card["language"] as? [String], ["de", "en"])
-        XCTAssertEqual(card["library_name"] as? String, "transformers")
-        let footprint = try XCTUnwrap(card["atelier_footprint"] as? [String: [String: Any]])
-        XCTAssertEqual(footprint["own"]?["total_grams"] as? Double, (o3.operational + o3.embodied) * 1000)
-        XCTAssertEqual(footprint["own"]?["energy_kwh"] as? Double, o3.kWh)
-        XCTAssertEqual(footprint["cumulative"]?["tokens"] as? Int, o3.tokens + o2.tokens + o1.tokens)
-        XCTAssertEqual(try frontMatter(path("exports/first/README.md"))["co2_eq_emissions"].flatMap { ($0 as? [String: Any])?["training_type"] } as? String,
-                       "pre-training")
+        XCTAssertEqual(co2.emissions, cumulativeKg * 1000)
+        XCTAssertEqual(co2.training_type, "fine-tuning")
+        XCTAssertEqual(co2.geographical_location, "site testsite")
+        XCTAssertEqual(co2.hardware_used, "2 CPU cores of test cpu")   // one rank with the profile's 2 cores as BLAS threads
+        XCTAssertTrue(co2.source.hasPrefix("atelier: measured during training"), co2.source)
+        XCTAssertEqual(card.language, ["de", "en"])
+        XCTAssertEqual(card.library_name, "transformers")
+        XCTAssertEqual(card.atelier_footprint["own"]?.total_grams, (o3.operational + o3.embodied) * 1000)
+        XCTAssertEqual(card.atelier_footprint["own"]?.energy_kwh, o3.kWh)
+        XCTAssertEqual(card.atelier_footprint["cumulative"]?.tokens, o3.tokens + o2.tokens + o1.tokens)
+        XCTAssertEqual(try frontMatter(path("exports/first/README.md"), as: CardCO2.self).co2_eq_emissions.training_type, "pre-training")
         let readme = try String(contentsOfFile: path("exports/third/README.md"), encoding: .utf8)
         for expected in ["| layers | 2 |", "| en | 0.7500 |", "| de | 0.2500 |", "Newest validation, at iteration 3", "| operational emissions (kgCO2eq) |",
                          "PUE 1.5", "grid 100 gCO2eq/kWh", "- `third` (this model)", "  - `second`", "    - `first`"] {
@@ -227,19 +259,17 @@ final class LineageTests: XCTestCase {
 
         let adapted = try run(["train", try writeJob("adapted", tokenizer: tokenizer, initFrom: path("outside"))])
         XCTAssertTrue(adapted.stdout.contains("whose footprint is unknown"), adapted.stdout)
-        let report = try json(try run(["report", "--lineage", path("runs/adapted"), "--json"]).stdout)
-        let ancestor = try XCTUnwrap(((report["model"] as? [String: Any])?["ancestors"] as? [[String: Any]])?.first)
-        XCTAssertEqual(ancestor["name"] as? String, path("outside"))
-        XCTAssertNil(ancestor["footprint"], "an unknown footprint must not be written as numbers")
-        let cumulative = try XCTUnwrap(report["cumulative"] as? [String: Any])
-        XCTAssertEqual((cumulative["excluded"] as? [String: [String]])?["operational_kgco2eq"], [path("outside")])
-        XCTAssertEqual((cumulative["footprint"] as? [String: Any])?["operational_kgco2eq"] as? Double,
-                       (report["own"] as? [String: Any])?["operational_kgco2eq"] as? Double, "an unknown ancestor adds nothing")
+        let report = try lineage(path("runs/adapted"))
+        let ancestor = try XCTUnwrap(report.model.ancestors.first)
+        XCTAssertEqual(ancestor.name, path("outside"))
+        XCTAssertNil(ancestor.footprint, "an unknown footprint must not be written as numbers")
+        XCTAssertEqual(report.cumulative.excluded["operational_kgco2eq"], [path("outside")])
+        XCTAssertEqual(report.cumulative.footprint.operational_kgco2eq, report.own?.operational_kgco2eq, "an unknown ancestor adds nothing")
         let text = try run(["report", "--lineage", path("runs/adapted")]).stdout
         XCTAssertTrue(text.contains("(excludes the unknown device_hours, embodied_kgco2eq, energy_kwh, operational_kgco2eq, tokens of \(path("outside")))"), text)
         _ = try run(["export", path("runs/adapted/checkpoints/iter_0000003.h5"), path("exports/adapted")])
-        let card = try frontMatter(path("exports/adapted/README.md"))
-        XCTAssertTrue(((card["co2_eq_emissions"] as? [String: Any])?["source"] as? String)?.contains("excludes the unknown") == true, "\(card)")
+        let card = try frontMatter(path("exports/adapted/README.md"), as: CardCO2.self)
+        XCTAssertTrue(card.co2_eq_emissions.source.contains("excludes the unknown"), card.co2_eq_emissions.source)
 
         // a published figure for the outside model, then a model trained from it
         let recorded = try run(["lineage", "add", path("outside"), "--kgco2eq", "14.6", "--kwh", "25.7", "--name", "bloom-like",
@@ -249,9 +279,10 @@ final class LineageTests: XCTestCase {
         let after = try run(["report", "--lineage", path("runs/after")]).stdout
         XCTAssertTrue(after.contains("bloom-like  (recorded figure, source: Luccioni et al. 2023, table 5)"), after)
         XCTAssertTrue(after.contains("unknown kgCO2eq"), "embodied was not given: the ancestor's total is unknown\n\(after)")
-        let afterJSON = try json(try run(["report", "--lineage", path("runs/after"), "--json"]).stdout)
-        let own = try XCTUnwrap((afterJSON["own"] as? [String: Any])?["operational_kgco2eq"] as? Double)
-        XCTAssertEqual(((afterJSON["cumulative"] as? [String: Any])?["footprint"] as? [String: Any])?["operational_kgco2eq"] as? Double, own + 14.6)
+        let afterJSON = try lineage(path("runs/after"))
+        let own = try XCTUnwrap(afterJSON.own?.operational_kgco2eq)
+        XCTAssertEqual(afterJSON.cumulative.footprint.operational_kgco2eq, own + 14.6)
+        XCTAssertEqual(afterJSON.cumulative.excluded["embodied_kgco2eq"], ["bloom-like"])
 
         // bad input: exit 2, nothing written
         for (args, expected) in [(["lineage", "add", path("outside"), "--kgco2eq=-1", "--source", "x"], "--kgco2eq -1"),
