@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "AtelierCheckpoint", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "HDF5"]),
         .target(name: "AtelierAccounting", dependencies: ["AtelierCore", "AtelierJob", "PostgreSQL",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "AtelierReport", dependencies: ["AtelierAccounting"]),
+        .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCore"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
                                                      "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI"]),
         .executableTarget(name: "atelier", dependencies: [

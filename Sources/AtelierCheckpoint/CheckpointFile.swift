@@ -33,11 +33,14 @@ public struct CheckpointInfo: Sendable {
     public let worldSizeAtSave: Int
     public let programVersion: String
     public let accounting: NamedNumbers
+    /// Texts another stage carries as they are (`CarriedTexts`): the model's lineage, its newest validation.
+    public let carried: CarriedTexts
 
     public init(counters: TrainingCounters, jobText: String, worldSizeAtSave: Int, programVersion: String,
-                accounting: NamedNumbers = NamedNumbers()) {
+                accounting: NamedNumbers = NamedNumbers(), carried: CarriedTexts = CarriedTexts()) {
         self.counters = counters
         self.accounting = accounting
+        self.carried = carried
         self.jobText = jobText
         self.worldSizeAtSave = worldSizeAtSave
         self.programVersion = programVersion
@@ -87,10 +90,10 @@ public enum CheckpointFile {
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, expAvg: FloatBuffer,
                              expAvgSq: FloatBuffer, counters: TrainingCounters, jobText: String,
                              worldSize: Int, programVersion: String, accounting: NamedNumbers = NamedNumbers(),
-                             beforeClose: () -> Void = {}) throws {
+                             carried: CarriedTexts = CarriedTexts(), beforeClose: () -> Void = {}) throws {
         try write(path: path, layout: layout, params: params, moments: .buffers(expAvg: expAvg.base, expAvgSq: expAvgSq.base),
                   counters: counters, jobText: jobText, worldSize: worldSize, programVersion: programVersion, accounting: accounting,
-                  beforeClose: beforeClose)
+                  carried: carried, beforeClose: beforeClose)
     }
 
     /// Writes a complete checkpoint to a new file at `path`, the moments from `moments`.
@@ -98,7 +101,8 @@ public enum CheckpointFile {
     /// (where the training run's `save` fault drill strikes).
     public static func write(path: String, layout: ParameterLayout, params: FloatBuffer, moments: MomentSource,
                              counters: TrainingCounters, jobText: String, worldSize: Int, programVersion: String,
-                             accounting: NamedNumbers = NamedNumbers(), beforeClose: () -> Void = {}) throws {
+                             accounting: NamedNumbers = NamedNumbers(), carried: CarriedTexts = CarriedTexts(),
+                             beforeClose: () -> Void = {}) throws {
         let file = try H5File.create(path)
         var closed = false
         defer { if !closed { try? file.close() } }
@@ -113,6 +117,7 @@ public enum CheckpointFile {
             try file.write("/state/accounting", doubles: accounting.values)
             try file.write("/state/accounting_names", text: accounting.names.joined(separator: "\n"))
         }
+        for (dataset, text) in carried.datasets { try file.write(dataset, text: text) }
         switch moments {
         case .buffers(let expAvg, let expAvgSq):
             try file.writeVerified(layout.tensors.flatMap { t in
@@ -187,24 +192,43 @@ public enum CheckpointFile {
             for (i, field) in modelFields.enumerated() where Int(config[i]) != expected[i] {
                 throw CheckpointError.shapeMismatch(file: path, field: field, inCheckpoint: Int(config[i]), inJob: expected[i])
             }
-            let count = TrainingCounters().packed.count
-            let raw = try file.readInt64("/state/counters", maxCount: count)
-            guard let counters = TrainingCounters(packed: raw) else {
-                throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not \(count) non-negative integers")
-            }
             try file.readVerified(layout.tensors.flatMap { t in
                 [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset)]
                     + (expAvg.map { [FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
                     + (expAvgSq.map { [FloatDatasetRead(name: "/optimizer/exp_avg_sq/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
             })
-            let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
-            return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
-                                  worldSizeAtSave: Int(world.first ?? 0),
-                                  programVersion: try file.readText("/meta/program_version", maxBytes: 256),
-                                  accounting: try readAccounting(file, path: path))
+            return try readInfo(file, path: path)
         } catch let error as HDF5Error {
             throw CheckpointError.unreadable(error)
         }
+    }
+
+    /// What a checkpoint holds besides the tensors, without reading them (`atelier report --lineage`
+    /// on a large model reads kilobytes, not gigabytes). Checks the format.
+    public static func readInfo(path: String) throws -> CheckpointInfo {
+        do {
+            let file = try H5File.open(path)
+            defer { try? file.close() }
+            guard file.exists("/meta/format_version") else { throw CheckpointError.notACheckpoint(file: path) }
+            let version = try file.readInt64("/meta/format_version", maxCount: 1)
+            guard version == [formatVersion] else { throw CheckpointError.unknownFormat(file: path, version: version.first ?? -1) }
+            return try readInfo(file, path: path)
+        } catch let error as HDF5Error {
+            throw CheckpointError.unreadable(error)
+        }
+    }
+
+    static func readInfo(_ file: H5File, path: String) throws -> CheckpointInfo {
+        let count = TrainingCounters().packed.count
+        let raw = try file.readInt64("/state/counters", maxCount: count)
+        guard let counters = TrainingCounters(packed: raw) else {
+            throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not \(count) non-negative integers")
+        }
+        let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
+        return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
+                              worldSizeAtSave: Int(world.first ?? 0),
+                              programVersion: try file.readText("/meta/program_version", maxBytes: 256),
+                              accounting: try readAccounting(file, path: path), carried: try CarriedTexts(file))
     }
 
     /// The accounting numbers, with their names; none for a checkpoint written before accounting

@@ -45,7 +45,8 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// Throws the previous save's error, if it failed.
     public func save(params: FloatBuffer, expAvg: FloatBuffer, expAvgSq: FloatBuffer, counters: TrainingCounters,
                      jobText: String, worldSize: Int, programVersion: String, keepLast: Int, keepEvery: Int,
-                     accounting: NamedNumbers = NamedNumbers(), beforeClose: @escaping @Sendable () -> Void = {},
+                     accounting: NamedNumbers = NamedNumbers(), carried: CarriedTexts = CarriedTexts(),
+                     beforeClose: @escaping @Sendable () -> Void = {},
                      done: @escaping @Sendable (Saved) -> Void) throws {
         try finish()
         let start = DispatchTime.now().uptimeNanoseconds
@@ -61,7 +62,7 @@ public final class CheckpointWriter: @unchecked Sendable {
                     try CheckpointFile.write(path: path, layout: layout, params: snapshot.params, expAvg: snapshot.expAvg,
                                              expAvgSq: snapshot.expAvgSq, counters: counters, jobText: jobText,
                                              worldSize: worldSize, programVersion: programVersion, accounting: accounting,
-                                             beforeClose: beforeClose)
+                                             carried: carried, beforeClose: beforeClose)
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e9
                 done(Saved(path: path, iteration: counters.iteration, blockedSeconds: blocked, writeSeconds: seconds,

@@ -9,8 +9,9 @@ public struct Job: Sendable {
     public var seed: UInt64
     public var runDirectory: String
     public var model: ModelShape
-    /// A Hugging Face BLOOM directory (config.json + model.safetensors) to start from instead of a
-    /// fresh initialisation (continued pretraining); ignored once the run has checkpoints.
+    /// Another run's checkpoint file, or a Hugging Face BLOOM directory (config.json +
+    /// model.safetensors), to start from instead of a fresh initialisation (continued pretraining);
+    /// the model's lineage starts from it. Ignored once the run has checkpoints.
     public var initFrom: String?
     public var data: DataSource
     public var batch: BatchSizes

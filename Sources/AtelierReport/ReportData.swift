@@ -130,6 +130,8 @@ public struct Report: Codable, Sendable {
     public var total: Usage
     public var cumulativeEmissions: [EmissionsPoint]
     public var warnings: [String]
+    /// A model's lineage to show with the ledger's figures (`atelier report --lineage PATH --html FILE`).
+    public var lineage: LineageReport? = nil
 
     enum CodingKeys: String, CodingKey {
         case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings

@@ -31,6 +31,7 @@ extension Report {
         \(f(total.operationalKg)) kgCO2eq operational + \(f(total.embodiedKg)) embodied = <b>\(f(total.totalKg)) kgCO2eq</b>.</p>
         """
         page += warnings.map { "<p class=\"warn\">warning: \(esc($0))</p>" }.joined()
+        if let lineage { page += Self.lineageSection(lineage) }
         page += "<h2>Working groups</h2>" + tableHTML(groupTable)
         page += "<h2>Emissions per working group (kgCO2eq, operational + embodied)</h2>" + bars(groups.map { ($0.name, $0.usage.totalKg) })
         page += "<h2>Cumulative emissions (kgCO2eq)</h2>"

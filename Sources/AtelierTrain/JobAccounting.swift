@@ -16,9 +16,9 @@ final class JobAccounting {
     let comm: Communicator
     let profile: ClusterProfile
     let chain: EnergyChain
-    private let accountant: NodeAccountant?
-    private let devicesOnNode: Int
-    private let nodes: Int
+    let accountant: NodeAccountant?    // on each node's local rank 0
+    let devicesOnNode: Int
+    let nodes: Int
     private let warn: @Sendable (String) -> Void
 
     // rank 0 only

@@ -57,7 +57,7 @@ enum ShardedMoments {
     /// A failed write throws on rank 0 (which then ends the job, as a failed background save does).
     static func save(_ step: TrainStep, shards: ParameterShards, directory: CheckpointDirectory, comm: Communicator,
                      jobText: String, programVersion: String, keepLast: Int, keepEvery: Int,
-                     accounting: NamedNumbers) throws -> String? {
+                     accounting: NamedNumbers, carried: CarriedTexts = CarriedTexts()) throws -> String? {
         let layout = step.model.layout, windows = MomentWindows.plan(layout: layout)
         guard comm.rank == 0 else {
             for window in windows { try gather(window.range, optimizer: step.optimizer, shards: shards, comm: comm, into: nil, nil) }
@@ -71,7 +71,7 @@ enum ShardedMoments {
                                              try gather(window.range, optimizer: step.optimizer, shards: shards, comm: comm, into: m, v)
                                          },
                                          counters: counters, jobText: jobText, worldSize: comm.size,
-                                         programVersion: programVersion, accounting: accounting,
+                                         programVersion: programVersion, accounting: accounting, carried: carried,
                                          beforeClose: { FaultInjection.reached(.save, iteration: counters.iteration) })
             }
         } catch let stall as CollectiveStall {

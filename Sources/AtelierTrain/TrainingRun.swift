@@ -119,13 +119,16 @@ public final class TrainingRun {
         let accounting = try JobAccounting(job: job, comm: comm, topology: topology, blasThreads: blasThreads,
                                            warn: { message in if isRankZero { warn(message) } })
         try accounting.checkBudget(overBudget: overBudget, say: say)
-        let resumedTotals = try Resume.load(into: step, directory: checkpoints, comm: comm, acceptJobChange: acceptJobChange,
+        let carried = try Resume.load(into: step, directory: checkpoints, comm: comm, acceptJobChange: acceptJobChange,
                                             accepted: { accounting.note("job-change", message: "resumed with --accept-job-change: " + $0.map(\.description).joined(separator: "; ")) },
                                             say: say, warn: warn)
-        let resumed = resumedTotals != nil
-        if !resumed, let directory = job.initFrom {
-            try Resume.initialize(step, fromHuggingFace: directory, comm: comm, say: say, warn: warn)
+        let resumed = carried != nil
+        // The models this one starts from: read from init_from on a new run, carried by the checkpoint on a resume.
+        var ancestors = carried?.ancestors ?? job.initFrom.map { [Lineage.unknown($0)] } ?? []
+        if !resumed, let path = job.initFrom {
+            ancestors = [try Resume.initialize(step, from: path, comm: comm, say: say, warn: warn)]
         }
+        newestValidation = carried?.validation
         if step.progress.iteration >= job.train.iterations {
             say("nothing to do: the run is at iteration \(step.progress.iteration) of \(job.train.iterations); raise train.iterations to train further")
             return .finished
@@ -145,7 +148,11 @@ public final class TrainingRun {
         say("batch: global \(job.batch.globalBatchSize) = micro \(job.batch.microBatchSize) x \(comm.size) rank\(comm.size > 1 ? "s" : "") x \(step.accumulation) accumulation step\(step.accumulation > 1 ? "s" : ""); \(source.sampleCount) samples per epoch")
         say("sgemm peak measured: \(String(format: "%.1f", peak[0] / 1e9)) GFLOP/s per rank; training to iteration \(job.train.iterations) into \(job.runDirectory)")
         accounting.peakPerRank = peak[0]
-        try accounting.begin(iteration: step.progress.iteration, resumed: resumedTotals ?? AccountingTotals(), say: say)
+        try accounting.begin(iteration: step.progress.iteration, resumed: carried?.totals ?? AccountingTotals(), say: say)
+        if comm.rank == 0 {
+            lineage = accounting.lineage(ancestors: ancestors,
+                                         mixture: (source as? MixtureSource)?.components.map { MixtureShare(name: $0.name, share: $0.weight) })
+        }
         do {
             let outcome = try train(step, checkpoints: checkpoints, metrics: metrics, peak: peak[0], accounting: accounting,
                                     validation: source as? MixtureSource)
@@ -206,6 +213,14 @@ public final class TrainingRun {
         }
     }
 
+    /// Rank 0: what every checkpoint carries besides the totals: the model's lineage node (who
+    /// trains it, where, from which models) and its newest validation.
+    private var lineage: Lineage?
+    private var newestValidation: NewestValidation?
+    var carriedTexts: CarriedTexts {
+        CarriedTexts(lineage: lineage.map(CheckpointLineage.stored), validation: newestValidation?.json)
+    }
+
     /// The bytes each token stands for (bits per byte), read from the tokenizer at the first evaluation.
     private var tokenByteCounts: [Int]?
     func tokenBytes() throws -> [Int] {
@@ -229,6 +244,10 @@ public final class TrainingRun {
             say("warning: validation at iteration \(iteration) is not finite for \(diverged.joined(separator: ", ")): written to metrics.jsonl as \"nan\", not stored in the ledger")
         }
         try metrics?.append(iteration: iteration, validation: results)
+        if comm.rank == 0 {
+            newestValidation = NewestValidation(iteration: iteration, results: results.map {
+                ValidationRecord(dataset: $0.name, loss: $0.loss, bitsPerByte: $0.bitsPerByte) })
+        }
         accounting.record(iteration: iteration, validation: results)
     }
 
@@ -259,7 +278,8 @@ public final class TrainingRun {
             let start = DispatchTime.now().uptimeNanoseconds
             let path = try ShardedMoments.save(step, shards: shards, directory: directory, comm: comm, jobText: job.canonicalText,
                                                programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
-                                               keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values))
+                                               keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values),
+                                               carried: carriedTexts)
             if let path {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 say("saved checkpoint \(path) (iteration \(step.progress.iteration)): training blocked \(String(format: "%.3f", seconds)) s, streamed from \(comm.size) shards (parameter hash \(String(step.model.layout.hash(step.model.params), radix: 16)))")
@@ -271,7 +291,7 @@ public final class TrainingRun {
                         counters: step.progress, jobText: job.canonicalText, worldSize: comm.size,
                         programVersion: BuildIdentity.version, keepLast: job.checkpoint.keepLast,
                         keepEvery: job.checkpoint.keepEvery, accounting: NamedNumbers(names: AccountingTotals.fieldNames, values: totals.values),
-                        beforeClose: { [iteration = step.progress.iteration] in FaultInjection.reached(.save, iteration: iteration) }) { saved in
+                        carried: carriedTexts, beforeClose: { [iteration = step.progress.iteration] in FaultInjection.reached(.save, iteration: iteration) }) { saved in
             say("saved checkpoint \(saved.path) (iteration \(saved.iteration)): training blocked \(String(format: "%.3f", saved.blockedSeconds)) s, written in \(String(format: "%.2f", saved.writeSeconds)) s in the background (parameter hash \(String(saved.parameterHash, radix: 16)))")
         }
     }

@@ -37,5 +37,5 @@ struct Atelier: ParsableCommand {
         """,
         subcommands: [TrainCommand.self, ReportCommand.self, LedgerCommand.self, EstimateCommand.self, BenchCommand.self, CheckpointCommand.self,
                       ExportCommand.self, CorpusCommand.self, TokenizerCommand.self, PreprocessCommand.self,
-                      GenerateCommand.self])
+                      GenerateCommand.self, LineageCommand.self])
 }

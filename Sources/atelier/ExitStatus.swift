@@ -28,6 +28,7 @@ enum ExitStatus: Int32 {
         case is TokenizerError, is Preprocess.Failure, is CLIError, is Sampler.VocabularyMismatch: return (.badInput, false)
         case DataError.unwritable: return (.failure, false)
         case is DataError, is AllocationFailed: return (.badInput, false)
+        case let e as LineageError: return (e.isBadInput ? .badInput : .failure, false)
         case let e as AccountingError:
             if case .overBudget = e { return (.badInput, true) }   // rank 0 decided for all
             return (.badInput, false)

@@ -12,7 +12,8 @@ struct ExportCommand: ParsableCommand {
         Reads a checkpoint (or a Hugging Face BLOOM directory, to change its dtype or sharding) and
         writes OUTDIR/config.json, generation_config.json, the weights (model.safetensors, or
         model-0000i-of-0000n.safetensors shards with model.safetensors.index.json above
-        --max-shard-size), and the tokenizer (tokenizer.json, tokenizer_config.json), so that
+        --max-shard-size), the tokenizer (tokenizer.json, tokenizer_config.json), the model card
+        (README.md, with the Hub's co2_eq_emissions) and the lineage (atelier-lineage.json), so that
         transformers.BloomForCausalLM.from_pretrained(OUTDIR) and AutoTokenizer load them.
         bos/eos/pad ids come from the tokenizer's <s>, </s> and <pad>.
         bf16 and f16 round each weight to nearest, ties to even (docs/checkpoint-format.md).
@@ -47,6 +48,7 @@ struct ExportCommand: ParsableCommand {
                 config.tokens = SpecialTokenIDs(bos: tok.specialID("<s>"), eos: tok.specialID("</s>"), pad: tok.specialID("<pad>"))
                 extra = try Self.tokenizerFiles(path: path, tokenizer: tok, maxLength: weights.shape.sequenceLength)
             }
+            extra += try Self.modelCardFiles(weights: weights, dtype: type)
             written = try HuggingFaceExport.write(layout: weights.layout, params: weights.params, config: config, dtype: type,
                                                   maxShardBytes: maxBytes, extraFiles: extra, to: outdir)
         } catch {

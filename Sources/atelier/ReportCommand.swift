@@ -1,6 +1,7 @@
 import ArgumentParser
 import AtelierAccounting
 import AtelierReport
+import AtelierTrain
 import Foundation
 
 struct ReportCommand: ParsableCommand {
@@ -13,6 +14,11 @@ struct ReportCommand: ParsableCommand {
         from the cluster profile). Output: a terminal table (default), --csv, --json, or --html FILE
         (one self-contained page with charts). --slurm-job ID keeps the launches of one Slurm job,
         to compare with sacct. See docs/accounting.md.
+
+        With --lineage PATH (a run directory, a checkpoint or an exported model directory): the
+        model's lineage instead, as a tree of the models it started from with each one's
+        footprint, the model's own cost and the cumulative cost (text, or --json; with --html FILE,
+        a lineage section on the ledger's page). Unknown figures print as "unknown", never 0.
         """)
 
     @Option(help: "The ledger (the jobs' accounting.ledger): an SQLite file or postgresql://user@host:port/db (password in PGPASSWORD or ~/.pgpass).")
@@ -26,9 +32,15 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "CSV instead of a table.") var csv = false
     @Flag(help: "JSON instead of a table.") var json = false
     @Option(help: "Write a self-contained HTML page with charts to this file.") var html: String?
+    @Option(help: "A model's lineage: a run directory, a checkpoint or an exported model directory.") var lineage: String?
 
     func run() throws {
         do {
+            let lineageReport = try lineage.map { LineageReport(path: $0, model: try CheckpointLineage.of(model: $0)) }
+            if let lineageReport, html == nil {
+                print(json ? lineageReport.json : lineageReport.text, terminator: "")
+                return
+            }
             if case .sqlite = try LedgerLocation(ledger), !FileManager.default.fileExists(atPath: ledger) {
                 throw CLIError("ledger \(ledger): no such file; jobs create it as they train (pass --ledger for another)")
             }
@@ -38,7 +50,8 @@ struct ReportCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: profile) {
                 budgets = try ClusterProfile.load(path: profile).workingGroups
             }
-            let report = try Report.build(ledger: try Ledger(path: ledger), filter: filter, budgets: budgets)
+            var report = try Report.build(ledger: try Ledger(path: ledger), filter: filter, budgets: budgets)
+            report.lineage = lineageReport
             if let html {
                 try report.html.write(toFile: html, atomically: true, encoding: .utf8)
                 print("wrote \(html)")

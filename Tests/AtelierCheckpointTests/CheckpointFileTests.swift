@@ -285,3 +285,22 @@ final class DirectChunkTests: XCTestCase {
         }
     }
 }
+
+extension CheckpointFileTests {
+    /// The texts a checkpoint carries for other stages (lineage, newest validation) come back as
+    /// written, from a full read and from the metadata-only read; a file without them has none.
+    func testCarriedTextsRoundTrip() throws {
+        let s = makeState(seed: 5)
+        let path = dir.appendingPathComponent("carried.h5").path
+        let carried = CarriedTexts(lineage: #"{"name": "tiny", "ancestors": []}"#, validation: #"{"iteration": 42, "results": []}"#)
+        try CheckpointFile.write(path: path, layout: s.layout, params: s.params, expAvg: s.m, expAvgSq: s.v, counters: counters(),
+                                 jobText: "name = \"t\"\n", worldSize: 1, programVersion: "test", carried: carried)
+        XCTAssertEqual(try CheckpointFile.read(path: path, layout: s.layout, params: s.params, expAvg: nil, expAvgSq: nil).carried, carried)
+        let info = try CheckpointFile.readInfo(path: path)
+        XCTAssertEqual(info.carried, carried)
+        XCTAssertEqual(info.counters, counters())
+        let plain = dir.appendingPathComponent("plain.h5").path
+        try write(s, to: plain)
+        XCTAssertEqual(try CheckpointFile.readInfo(path: plain).carried, CarriedTexts())
+    }
+}
