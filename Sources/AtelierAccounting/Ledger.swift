@@ -85,6 +85,7 @@ public final class Ledger: @unchecked Sendable {
                     PRIMARY KEY (job_id, iteration, dataset));
                 """)
         }
+        registerLanguagesAndWater(&m)
         return m
     }
 
@@ -120,6 +121,7 @@ public final class Ledger: @unchecked Sendable {
                                                        i.tokens, i.loss, i.mfu] + i.totals.values
             try db.execute(sql: "INSERT OR IGNORE INTO intervals (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))",
                            arguments: StatementArguments(values))
+            try insertLanguagesAndWater(i, db)
         case .lost(let id, let after, let segment):
             // Work after the checkpoint a launch resumed from was done again: keep it, marked lost.
             try db.execute(sql: "UPDATE intervals SET lost = 1 WHERE job_id = ? AND segment < ? AND last_iteration > ?",

@@ -117,7 +117,7 @@ public struct GroupReport: Codable, Sendable {
 public struct EmissionsPoint: Codable, Sendable { public var time: Date; public var cumulativeKg: Double }
 
 /// A report over the ledger (docs/accounting.md): per working group and per job.
-public struct Report: Codable, Sendable {
+public struct Report: Encodable, Sendable {
     public var generated: Date
     public var ledger: String
     public var groups: [GroupReport]
@@ -125,9 +125,11 @@ public struct Report: Codable, Sendable {
     public var total: Usage
     public var cumulativeEmissions: [EmissionsPoint]
     public var warnings: [String]
+    /// Cost per token, per language and in water (CostReport.swift).
+    public var costs: CostReport
 
     enum CodingKeys: String, CodingKey {
-        case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings
+        case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings, costs
     }
 
     public static func build(ledger: Ledger, filter: ReportFilter, budgets: [String: Double?] = [:]) throws -> Report {
@@ -186,7 +188,9 @@ public struct Report: Codable, Sendable {
             running += i.record.totals.emissionsKg + i.record.totals.embodiedKg
             return EmissionsPoint(time: Date(timeIntervalSince1970: i.record.end), cumulativeKg: running)
         }
+        let costs = try CostReport.build(ledger: ledger, jobs: jobReports.map { ($0.id, $0.name, $0.workingGroup) }, intervals: byJob,
+                                         filter: filter)
         return Report(generated: Date(), ledger: ledger.path, groups: groups, jobs: jobReports, total: total,
-                      cumulativeEmissions: series, warnings: warnings)
+                      cumulativeEmissions: series, warnings: warnings + costs.warnings, costs: costs)
     }
 }
