@@ -23,6 +23,11 @@ public struct ClusterProfile: Sendable, Equatable {
     public var workingGroups: [String: Double?]
     /// The MFU `atelier estimate` assumes when it is not given one.
     public var expectedMFU: Double?
+    /// Litres of water evaporated or withdrawn off site per kWh taken from the grid (electricity
+    /// generation: cooling of thermal plants, hydro evaporation): `grid.water_l_per_kwh`; nil: not known.
+    public var waterLitresPerKWh: Double?
+    /// Water usage effectiveness of the site's cooling, litres per kWh of IT energy: `site.wue`; nil: not known.
+    public var wue: Double?
 
     public struct Node: Sendable, Equatable {
         /// What device-hours count: GPUs, or CPU cores.
@@ -57,6 +62,7 @@ public struct ClusterProfile: Sendable, Equatable {
     public static func == (a: ClusterProfile, b: ClusterProfile) -> Bool {
         a.path == b.path && a.site == b.site && a.carbonIntensity == b.carbonIntensity && a.pue == b.pue
             && a.node == b.node && a.embodied == b.embodied && a.workingGroups == b.workingGroups
+            && a.waterLitresPerKWh == b.waterLitresPerKWh && a.wue == b.wue
     }
 
     /// Reads and checks a profile. Fields set to "detect" (cpu_model, cores, ram_gb,
@@ -97,8 +103,16 @@ public struct ClusterProfile: Sendable, Equatable {
             return try number(field, low, high)
         }
 
-        let site = try r.string("site")
-        guard !site.isEmpty else { throw invalid("site", "a name", "an empty string") }
+        // `site` is the site's name, or a table with its name and its cooling's water use.
+        let siteIsTable: Bool
+        if case .table? = r.root[path: "site"] { siteIsTable = true } else { siteIsTable = false }
+        let siteField = siteIsTable ? "site.name" : "site"
+        let site = try r.string(siteField)
+        guard !site.isEmpty else { throw invalid(siteField, "a name", "an empty string") }
+        // Off-site water of electricity generation is ~1-4 L/kWh (Macknick et al. 2012; hydro
+        // evaporation can reach tens); on-site WUE is 0-2 L/kWh. Beyond these bounds it is a typo.
+        let wue = siteIsTable && r.wasSet("site.wue") ? try number("site.wue", 0, 20) : nil
+        let waterPerKWh = r.wasSet("grid.water_l_per_kwh") ? try number("grid.water_l_per_kwh", 0, 100) : nil
         var intensity: Double, source: String
         var country: (code: String, name: String)?
         switch (r.wasSet("grid.carbon_intensity"), try r.optionalString("grid.country")) {
@@ -159,7 +173,8 @@ public struct ClusterProfile: Sendable, Equatable {
         _ = try r.optionalString("description")
         try r.rejectUnknownKeys()
         return ClusterProfile(path: file, site: site, carbonIntensity: intensity, intensitySource: source, country: country,
-                              pue: pue, node: node, embodied: embodied, workingGroups: groups, expectedMFU: mfu)
+                              pue: pue, node: node, embodied: embodied, workingGroups: groups, expectedMFU: mfu,
+                              waterLitresPerKWh: waterPerKWh, wue: wue)
     }
 
     /// Refuses a working group the profile does not list (when it lists any).

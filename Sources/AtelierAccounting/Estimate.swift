@@ -24,6 +24,8 @@ public struct Estimate: Codable, Sendable {
     public var totalKg: Double
     public var pue: Double
     public var carbonIntensity: Double
+    public var water: WaterUse
+    public var tokenCost: TokenCost?        // with a token budget
 
     enum CodingKeys: String, CodingKey {
         case site, tokens, modelFlops = "model_flops", mfu, devicePeakFLOPs = "device_peak_flops", deviceHours = "device_hours"
@@ -31,7 +33,7 @@ public struct Estimate: Codable, Sendable {
         case energyKWh = "energy_kwh", dynamicKg = "dynamic_kgco2eq", idleAndInfrastructureKg = "idle_and_infrastructure_kgco2eq"
         case operationalKg = "operational_kgco2eq", embodiedDevicesKg = "embodied_devices_kgco2eq"
         case embodiedServersKg = "embodied_servers_kgco2eq", embodiedKg = "embodied_kgco2eq", totalKg = "total_kgco2eq"
-        case pue, carbonIntensity = "carbon_intensity_g_per_kwh"
+        case pue, carbonIntensity = "carbon_intensity_g_per_kwh", water, tokenCost = "cost_per_token"
     }
 
     /// From device-hours at full load.
@@ -54,6 +56,7 @@ public struct Estimate: Codable, Sendable {
         totalKg = operationalKg + embodiedKg
         pue = profile.pue
         carbonIntensity = profile.carbonIntensity
+        water = WaterUse(t, profile: profile)
     }
 
     /// From a job's token budget: FLOPs = (6N + 12LhT) x tokens; device-hours = FLOPs / (MFU x
@@ -66,6 +69,17 @@ public struct Estimate: Codable, Sendable {
         modelFlops = flops
         self.mfu = mfu
         self.devicePeakFLOPs = devicePeakFLOPs
+        tokenCost = TokenCost(tokens: tokens, energyKWh: energyKWh, operationalKg: operationalKg, embodiedKg: embodiedKg)
+    }
+
+    /// "off-site 12 L + on-site 3 L = 15 L", one part with what is missing, or "not known".
+    func waterText(litres: (Double) -> String) -> String {
+        switch (water.offsiteLitres, water.onsiteLitres) {
+        case let (off?, on?): return "off-site \(litres(off)) L (grid) + on-site \(litres(on)) L (cooling) = \(litres(off + on)) L"
+        case let (off?, nil): return "off-site \(litres(off)) L (grid); on-site not known (no site.wue in the profile)"
+        case let (nil, on?): return "on-site \(litres(on)) L (cooling); off-site not known (no grid.water_l_per_kwh in the profile)"
+        case (nil, nil): return water.includes
+        }
     }
 
     public var text: String {
@@ -89,7 +103,9 @@ public struct Estimate: Codable, Sendable {
             "operational emissions at \(n(carbonIntensity, 1)) gCO2eq/kWh: dynamic \(mass(dynamicKg)) + idle and infrastructure \(mass(idleAndInfrastructureKg)) = \(mass(operationalKg))",
             "embodied emissions: devices \(mass(embodiedDevicesKg)) + servers \(mass(embodiedServersKg)) = \(mass(embodiedKg))",
             "total: \(mass(totalKg)) CO2eq",
+            "water: " + waterText(litres: { n($0, $0 < 100 ? 3 : 0) }),
         ]
+        if let tokenCost { lines.append("cost per token: \(tokenCost.text)") }
         return lines.joined(separator: "\n") + "\n"
     }
 }

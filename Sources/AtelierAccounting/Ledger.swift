@@ -81,6 +81,7 @@ public final class Ledger: @unchecked Sendable {
                                            i.tokens, i.loss, i.mfu] + i.totals.values + SlurmAllocation.values(i.slurm)
             try db.execute(sql: "INSERT INTO intervals (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", "))) ON CONFLICT DO NOTHING",
                            arguments: values)
+            try insertLanguagesAndWater(i, db)
         case .lost(let id, let after, let segment):
             // Work after the checkpoint a launch resumed from was done again: keep it, marked lost.
             try db.execute(sql: "UPDATE intervals SET lost = 1 WHERE job_id = ? AND segment < ? AND last_iteration > ?",

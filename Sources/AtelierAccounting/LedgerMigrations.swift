@@ -47,5 +47,20 @@ public enum LedgerMigrations {
             (["jobs", "intervals"].flatMap { table in SlurmAllocation.columns.map { "ALTER TABLE \(table) ADD COLUMN \($0) TEXT;" } }
                 + ["CREATE INDEX IF NOT EXISTS intervals_by_slurm_job ON intervals(slurm_job_id);"]).joined(separator: "\n")
         },
+        // Each interval's split among the languages trained in it, in integer micro-units so that
+        // the parts add up exactly (LanguageAttribution), and its litres of water with the profile
+        // of the time (WaterUse).
+        LedgerMigration(name: "v5: interval languages and water") { d in """
+            CREATE TABLE IF NOT EXISTS interval_languages (
+                job_id TEXT NOT NULL, segment INTEGER NOT NULL, seq INTEGER NOT NULL, language TEXT NOT NULL,
+                tokens BIGINT NOT NULL, energy_uwh BIGINT NOT NULL, emissions_ug BIGINT NOT NULL, embodied_ug BIGINT NOT NULL,
+                water_ul BIGINT,
+                PRIMARY KEY (job_id, segment, seq, language));
+            CREATE TABLE IF NOT EXISTS interval_water (
+                job_id TEXT NOT NULL, segment INTEGER NOT NULL, seq INTEGER NOT NULL,
+                offsite_l \(d.double), onsite_l \(d.double),
+                PRIMARY KEY (job_id, segment, seq));
+            """
+        },
     ]
 }

@@ -34,12 +34,18 @@ public struct IntervalRecord: Codable, Sendable, Equatable {
     public var mfu: Double?
     public var totals: AccountingTotals
     public var slurm: SlurmAllocation?  // the launch's Slurm allocation; nil outside Slurm
+    /// Tokens per language (a mixture's datasets), all ranks summed; nil for other data and for
+    /// records written before languages were counted (optional, so old spill lines still decode).
+    public var languages: [LanguageTokens]?
+    /// Litres of water with the profile of the time; nil for records written before water was kept.
+    public var water: WaterUse?
 
     public init(jobID: String, segment: Int, sequence: Int, start: Double, end: Double, firstIteration: Int,
-                lastIteration: Int, tokens: Int, loss: Double?, mfu: Double?, totals: AccountingTotals, slurm: SlurmAllocation? = nil) {
+                lastIteration: Int, tokens: Int, loss: Double?, mfu: Double?, totals: AccountingTotals,
+                slurm: SlurmAllocation? = nil, languages: [LanguageTokens]? = nil, water: WaterUse? = nil) {
         (self.jobID, self.segment, self.sequence, self.start, self.end) = (jobID, segment, sequence, start, end)
         (self.firstIteration, self.lastIteration, self.tokens, self.loss, self.mfu, self.totals) = (firstIteration, lastIteration, tokens, loss, mfu, totals)
-        self.slurm = slurm
+        (self.slurm, self.languages, self.water) = (slurm, languages, water)
     }
 }
 

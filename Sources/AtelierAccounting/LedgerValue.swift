@@ -35,6 +35,11 @@ extension Int: LedgerValueConvertible {
     }
 }
 
+extension Int64: LedgerValueConvertible {
+    public var ledgerValue: LedgerValue { .integer(Int(self)) }
+    public static func from(ledgerValue: LedgerValue) -> Int64? { Int.from(ledgerValue: ledgerValue).map(Int64.init) }
+}
+
 extension Double: LedgerValueConvertible {
     public var ledgerValue: LedgerValue { .real(self) }
     public static func from(ledgerValue: LedgerValue) -> Double? {

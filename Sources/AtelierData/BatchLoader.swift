@@ -20,4 +20,13 @@ public struct BatchLoader: Sendable {
                         inputs: inputs + b * sequenceLength, targets: targets + b * sequenceLength)
         }
     }
+
+    /// Adds to `counts` ([source.componentNames.count]) the samples of each dataset in micro-batch
+    /// `micro` of the step starting at `stepStart`: what this rank trains, per language.
+    public func countComponents(stepStart: Int, micro: Int, into counts: inout [Int]) {
+        guard !counts.isEmpty else { return }
+        for position in slice.positions(stepStart: stepStart, micro: micro) {
+            counts[source.component(of: order.sample(at: position))] += 1
+        }
+    }
 }

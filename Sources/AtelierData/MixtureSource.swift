@@ -83,6 +83,10 @@ public struct MixtureSource: TokenSource {
         try copy(c.reader, from: c.trainRange.lowerBound + window * sequenceLength, inputs, targets)
     }
 
+    public var componentNames: [String] { components.map(\.name) }
+
+    public func component(of index: Int) -> Int { blend.source(of: index).dataset }
+
     /// Validation window `window` of component `component`.
     public func fillValidation(component: Int, window: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws {
         let c = components[component]

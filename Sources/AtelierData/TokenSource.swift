@@ -5,6 +5,16 @@ public protocol TokenSource: Sendable {
     /// Writes sample `index`: inputs [T] = tokens[0..<T], targets [T] = tokens[1...T]. Throws when
     /// the data cannot be given to the model (a token id outside its vocabulary).
     func fill(sample index: Int, inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) throws
+    /// The names of the datasets (languages) samples come from, in order; empty when the source
+    /// is not a mixture (its samples are not told apart).
+    var componentNames: [String] { get }
+    /// Which of `componentNames` sample `index` comes from (0 when there are none).
+    func component(of index: Int) -> Int
+}
+
+extension TokenSource {
+    public var componentNames: [String] { [] }
+    public func component(of index: Int) -> Int { 0 }
 }
 
 /// What went wrong reading training data or writing a dataset, naming the file.

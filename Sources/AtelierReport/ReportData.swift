@@ -122,7 +122,7 @@ public struct GroupReport: Codable, Sendable {
 public struct EmissionsPoint: Codable, Sendable { public var time: Date; public var cumulativeKg: Double }
 
 /// A report over the ledger (docs/accounting.md): per working group and per job.
-public struct Report: Codable, Sendable {
+public struct Report: Encodable, Sendable {
     public var generated: Date
     public var ledger: String
     public var groups: [GroupReport]
@@ -132,9 +132,11 @@ public struct Report: Codable, Sendable {
     public var warnings: [String]
     /// A model's lineage to show with the ledger's figures (`atelier report --lineage PATH --html FILE`).
     public var lineage: LineageReport? = nil
+    /// Cost per token, per language and in water (CostReport.swift).
+    public var costs: CostReport
 
     enum CodingKeys: String, CodingKey {
-        case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings
+        case generated, ledger, groups, jobs, total, cumulativeEmissions = "cumulative_emissions", warnings, costs
     }
 
     public static func build(ledger: Ledger, filter: ReportFilter, budgets: [String: Double?] = [:]) throws -> Report {
@@ -195,7 +197,9 @@ public struct Report: Codable, Sendable {
             running += i.record.totals.emissionsKg + i.record.totals.embodiedKg
             return EmissionsPoint(time: Date(timeIntervalSince1970: i.record.end), cumulativeKg: running)
         }
+        let costs = try CostReport.build(ledger: ledger, jobs: jobReports.map { ($0.id, $0.name, $0.workingGroup) }, intervals: byJob,
+                                         filter: filter)
         return Report(generated: Date(), ledger: ledger.path, groups: groups, jobs: jobReports, total: total,
-                      cumulativeEmissions: series, warnings: warnings)
+                      cumulativeEmissions: series, warnings: warnings + costs.warnings, costs: costs)
     }
 }

@@ -40,6 +40,7 @@ extension Report {
             + lines(jobs.filter { !$0.loss.isEmpty }.map { ("\($0.name) (\($0.workingGroup))", $0.loss.map { (Double($0.iteration), $0.loss) }) }, xIsTime: false)
         page += "<h2>Jobs</h2>" + tableHTML(jobTable)
         if let v = validationTable { page += "<h2>Validation per language (newest)</h2>" + tableHTML(v) }
+        page += costsHTML
         return page + "</body></html>\n"
     }
 

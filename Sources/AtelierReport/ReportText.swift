@@ -7,6 +7,9 @@ extension Report {
         var out = "Ledger \(ledger)\n\n"
         out += Self.render(groupTable.header, groupTable.rows) + "\n" + Self.render(jobTable.header, jobTable.rows)
         if let v = validationTable { out += "\n" + Self.render(v.header, v.rows) }
+        out += "\nCost per token and water\n" + Self.render(costTable.header, costTable.rows)
+        if let l = languageTable { out += "\nPer language\n" + Self.render(l.header, l.rows) }
+        if let g = gainTable { out += "\nValidation bits per byte gained per kWh, per language\n" + Self.render(g.header, g.rows) }
         for w in warnings { out += "\nwarning: \(w)" }
         return out + "\n"
     }
@@ -67,15 +70,23 @@ extension Report {
     public var csv: String {
         let header = ["level", "name", "working_group", "user", "status", "launches", "device_hours", "model_pflops", "mean_mfu",
                       "energy_kwh", "operational_kgco2eq", "embodied_kgco2eq", "total_kgco2eq", "lost_device_hours",
-                      "lost_kgco2eq", "budget_device_hours", "budget_used"]
+                      "lost_kgco2eq", "budget_device_hours", "budget_used"] + Self.costCSVHeader
         func usage(_ u: Usage) -> [String] {
             ["\(u.deviceHours)", "\(u.modelPFLOPs)", u.meanMFU.map { "\($0)" } ?? "", "\(u.energyKWh)", "\(u.operationalKg)",
              "\(u.embodiedKg)", "\(u.totalKg)", "\(u.lostDeviceHours)", "\(u.lostKg)"]
         }
         var rows = [header]
+        let groupCosts = Dictionary(costs.groups.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let jobCosts = Dictionary(costs.jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        func cost(_ c: (figures: CostFigures, water: WaterUse)?) -> [String] {
+            c.map { Self.costCSV($0.figures, water: $0.water) } ?? Array(repeating: "", count: Self.costCSVHeader.count)
+        }
         rows += groups.map { g in ["group", g.name, g.name, "", "", ""] + usage(g.usage)
-            + [g.budgetDeviceHours.map { "\($0)" } ?? "", g.budgetUsed.map { "\($0)" } ?? ""] }
-        rows += jobs.map { j in ["job", j.name, j.workingGroup, j.user, j.status, "\(j.launches)"] + usage(j.usage) + ["", ""] }
+            + [g.budgetDeviceHours.map { "\($0)" } ?? "", g.budgetUsed.map { "\($0)" } ?? ""]
+            + cost(groupCosts[g.name].map { ($0.figures, $0.water) }) }
+        rows += jobs.map { j in ["job", j.name, j.workingGroup, j.user, j.status, "\(j.launches)"] + usage(j.usage) + ["", ""]
+            + cost(jobCosts[j.id].map { ($0.figures, $0.water) }) }
+        rows += languageCSVRows(usageColumns: usage(Usage()).count)
         return rows.map(CSV.line).joined(separator: "\n") + "\n"
     }
 

@@ -7,10 +7,11 @@ import MPI
 
 /// The accounting of one launch of a job (docs/accounting.md). Every rank holds one; the local
 /// rank 0 of each node measures its node (`NodeAccountant`), so N ranks on a node count once.
-/// Intervals close on rank 0's clock (every `accounting.interval_seconds`), before each
-/// checkpoint and at the end: all ranks add their node figures with one all-reduce, and rank 0
-/// adds the FLOPs, keeps the cumulative totals the checkpoint carries, and hands the interval
-/// to the ledger writer (background, buffered) and to emissions.csv.
+/// Intervals close on rank 0's clock (every `accounting.interval_seconds`), after each
+/// evaluation, before each checkpoint and at the end: all ranks add their node figures and their
+/// samples per language with one all-reduce, and rank 0 adds the FLOPs, keeps the cumulative
+/// totals the checkpoint carries, and hands the interval (with its tokens per language and its
+/// water) to the ledger writer (background, buffered) and to emissions.csv.
 final class JobAccounting {
     let job: Job
     let comm: Communicator
@@ -20,6 +21,9 @@ final class JobAccounting {
     let devicesOnNode: Int
     let nodes: Int
     private let warn: @Sendable (String) -> Void
+    /// The mixture's datasets (languages), and this rank's samples of each since the interval began.
+    private let languages: [String]
+    private var languageSamples: [Int]
 
     // rank 0 only
     private var writer: LedgerWriter?
@@ -41,9 +45,11 @@ final class JobAccounting {
 
     /// Loads the profile (on every rank, so that a bad profile fails everywhere alike) and starts
     /// the node accountants. Collective.
-    init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int,
+    init(job: Job, comm: Communicator, topology: NodeTopology, blasThreads: Int, languages: [String],
          warn: @escaping @Sendable (String) -> Void) throws {
         self.job = job
+        self.languages = languages
+        languageSamples = [Int](repeating: 0, count: languages.count)
         self.comm = comm
         self.warn = warn
         _ = try LedgerLocation(job.accounting.ledger)   // a bad ledger URL fails every rank before training, exit 2
@@ -163,21 +169,29 @@ final class JobAccounting {
 
     func add(_ result: StepResult) {
         if result.loss.isFinite { lossSum += result.loss; lossCount += 1 }
+        for (i, n) in result.samplesPerComponent.enumerated() where i < languageSamples.count { languageSamples[i] += n }
     }
 
     /// Closes the interval at `iteration`. Collective.
     func close(iteration: Int) throws {
-        var values = [Double](repeating: 0, count: AccountingTotals.fieldNames.count + 1)
+        // [totals, nodes, samples per language]: the node's figures (local rank 0 only) and this
+        // rank's samples, summed over all ranks in one all-reduce. Sample counts are exact in a
+        // Double up to 2^53.
+        let fields = AccountingTotals.fieldNames.count
+        var values = [Double](repeating: 0, count: fields + 1)
         if let accountant {
             let r = accountant.take()
             values = chain.node(seconds: r.seconds, devicesUsed: devicesOnNode, cpuSeconds: r.cpuSeconds, cpuJoules: r.cpuJoules).values + [1]
         }
+        values += languageSamples.map(Double.init)
+        languageSamples = languageSamples.map { _ in 0 }
         try comm.allReduceSum(&values)
         guard comm.rank == 0, let record else { return }
+        let nodeValues = Array(values[0..<fields])
         var t = AccountingTotals()
-        if let checked = AccountingTotals(values: Array(values.dropLast())) {
+        if let checked = AccountingTotals(values: nodeValues) {
             t = checked
-        } else if let (field, value) = AccountingTotals.firstInvalid(Array(values.dropLast())) {
+        } else if let (field, value) = AccountingTotals.firstInvalid(nodeValues) {
             // A meter that went wrong (a counter that ran backwards, a missing reading): say what
             // this interval loses rather than count a wrong figure; training goes on.
             let message = "accounting interval \(sequence + 1) (iterations \(firstIteration)-\(iteration)): \(field) is \(value); its energy and emissions are not counted"
@@ -194,11 +208,16 @@ final class JobAccounting {
         sequence += 1
         let end = Date()
         let mfu = seconds > 0 && peakPerRank > 0 ? t.modelFlops / (seconds * Double(comm.size) * peakPerRank) : nil
-        writer?.submit(.interval(IntervalRecord(jobID: record.id, segment: segment, sequence: sequence,
-                                               start: intervalStart.timeIntervalSince1970, end: end.timeIntervalSince1970,
-                                               firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
-                                               loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t,
-                                               slurm: slurm)))
+        let interval = IntervalRecord(jobID: record.id, segment: segment, sequence: sequence,
+                                      start: intervalStart.timeIntervalSince1970, end: end.timeIntervalSince1970,
+                                      firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
+                                      loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t, slurm: slurm,
+                                      languages: languageTokens(Array(values[(fields + 1)...]), expected: tokens, iteration: iteration),
+                                      water: WaterUse(t, profile: profile))
+        if interval.languages != nil && tokens > 0 && LanguageAttribution.intervalUnits(t, water: interval.water) == nil {
+            event("languages-not-attributed", message: "accounting interval \(sequence) (iterations \(firstIteration)-\(iteration)): a figure is too large for the per-language units (\(t.energyKWh) kWh); it is not split among the languages")
+        }
+        writer?.submit(.interval(interval))
         if let csv {
             let (runID, seconds, totals, warn) = (launchID, Double(now - launchStart) / 1e9, launchTotals, warn)
             csvQueue.async {
@@ -211,6 +230,20 @@ final class JobAccounting {
         lastClose = now
         firstIteration = iteration
         lossSum = 0; lossCount = 0
+    }
+
+    /// Rank 0: the interval's tokens per language from the summed sample counts; nil without a
+    /// mixture. Counts that do not add up to the interval's tokens (a bug) are said and recorded.
+    private func languageTokens(_ samples: [Double], expected: Int, iteration: Int) -> [LanguageTokens]? {
+        guard !languages.isEmpty else { return nil }
+        let counted = zip(languages, samples).map { LanguageTokens(language: $0, tokens: Int($1) * job.model.sequenceLength) }
+        let sum = counted.reduce(0) { $0 + $1.tokens }
+        if sum != expected {
+            let message = "accounting interval \(sequence) (iterations \(firstIteration)-\(iteration)): the languages' tokens add up to \(sum), not \(expected); its split among languages follows the counted tokens"
+            warn(message)
+            event("language-count-mismatch", message: message)
+        }
+        return counted
     }
 
     /// Rank 0: stores a validation in the ledger (for `atelier report`).

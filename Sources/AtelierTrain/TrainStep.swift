@@ -17,6 +17,9 @@ public struct StepResult: Sendable {
     public let seconds: Double
     /// The run's end-of-iteration flags, summed over the ranks (`step(flags:)`); empty without.
     public var flags: [Double] = []
+    /// This rank's samples of each of the source's datasets (languages) in this step; empty when
+    /// the source is not a mixture.
+    public var samplesPerComponent: [Int] = []
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
@@ -135,6 +138,8 @@ public final class TrainStep {
                 }
             }
         }
+        var samplesPerComponent = [Int](repeating: 0, count: loader.source.componentNames.count)
+        for m in 0..<accumulation { loader.countComponents(stepStart: stepStart, micro: m, into: &samplesPerComponent) }
         let targets = Double(job.batch.globalBatchSize * job.model.sequenceLength)
         let scale = Float(1 / targets)
 
@@ -185,7 +190,7 @@ public final class TrainStep {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds,
-                          flags: Array(totals.dropFirst(2)))
+                          flags: Array(totals.dropFirst(2)), samplesPerComponent: samplesPerComponent)
     }
 }
 

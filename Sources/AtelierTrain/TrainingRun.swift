@@ -117,7 +117,7 @@ public final class TrainingRun {
         // The profile and the budget can refuse the job: before anything is written.
         let isRankZero = comm.rank == 0
         let accounting = try JobAccounting(job: job, comm: comm, topology: topology, blasThreads: blasThreads,
-                                           warn: { message in if isRankZero { warn(message) } })
+                                           languages: source.componentNames, warn: { message in if isRankZero { warn(message) } })
         try accounting.checkBudget(overBudget: overBudget, say: say)
         let carried = try Resume.load(into: step, directory: checkpoints, comm: comm, acceptJobChange: acceptJobChange,
                                             accepted: { accounting.note("job-change", message: "resumed with --accept-job-change: " + $0.map(\.description).joined(separator: "; ")) },
@@ -187,11 +187,13 @@ public final class TrainingRun {
             meter.add(result)
             accounting.add(result)
             try log(result, step: step, meter: &meter, metrics: metrics)
-            if let validation, evaluationDue(at: result.iteration) {
+            let evaluated = validation != nil && evaluationDue(at: result.iteration)
+            if let validation, evaluated {
                 try evaluate(step, on: validation, at: result.iteration, metrics: metrics, accounting: accounting)
             }
             let flags = IterationFlags(summed: result.flags)
-            try endIteration(step, result: result, flags: flags, writer: writer, directory: checkpoints, accounting: accounting, clock: &clock)
+            try endIteration(step, result: result, flags: flags, evaluated: evaluated, writer: writer, directory: checkpoints,
+                             accounting: accounting, clock: &clock)
             if flags.stop {
                 say("stopped by a signal at iteration \(result.iteration) after saving a checkpoint; run the same command to resume")
                 return .stoppedOnSignal(iteration: result.iteration)
@@ -253,15 +255,16 @@ public final class TrainingRun {
 
     /// The bookkeeping every iteration ends with, as all ranks agreed in the step's collective: a
     /// failed background save ends the run now; an accounting interval closes before every save
-    /// (so the checkpoint's totals end on a ledger record); then the save, by iteration count,
-    /// time, signal or the end.
-    func endIteration(_ step: TrainStep, result: StepResult, flags: IterationFlags, writer: CheckpointWriter?,
+    /// (so the checkpoint's totals end on a ledger record) and after every evaluation (so the
+    /// energy between two evaluations is a sum of whole intervals); then the save, by iteration
+    /// count, time, signal or the end.
+    func endIteration(_ step: TrainStep, result: StepResult, flags: IterationFlags, evaluated: Bool = false, writer: CheckpointWriter?,
                       directory: CheckpointDirectory, accounting: JobAccounting, clock: inout SaveClock) throws {
         if writer?.hasFailed == true { try writer?.finish() }
         let interval = job.checkpoint.intervalIterations
         let saving = flags.stop || flags.saveTimeDue || (interval > 0 && result.iteration % interval == 0)
             || result.iteration == job.train.iterations
-        if saving || flags.accountingDue { try accounting.close(iteration: result.iteration) }
+        if saving || flags.accountingDue || evaluated { try accounting.close(iteration: result.iteration) }
         if saving {
             try save(step, with: writer, directory: directory, totals: accounting.totals)
             clock.restart()

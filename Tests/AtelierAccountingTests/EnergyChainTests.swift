@@ -100,5 +100,11 @@ final class EnergyChainTests: XCTestCase {
         // full load: the node's CPU TDP per node-hour, RAM and static likewise, then PUE
         let nodeHours = e.deviceHours / 4
         XCTAssertEqual(e.energyKWh, nodeHours * (40 + 10 + 10) / 1000 * 1.5, accuracy: 1e-12)
+        // per token: 18,063,360 FLOP / (0.5 x 1e11 FLOP/s) = 361 µs of a device, a quarter node at
+        // 60 W x PUE 1.5: 90 W x 361.27 µs / 4 = 8.13 mJ per token, whatever the budget
+        let cost = try XCTUnwrap(e.tokenCost)
+        XCTAssertEqual(cost.joulesPerToken, 18_063_360 * 90 / 2e11, accuracy: 1e-12)
+        XCTAssertEqual(cost.operationalGramsPerMillionTokens, 18_063_360 * 90 / 2e11 / 3.6e6 * 100 * 1e6, accuracy: 1e-9)   // 100 g/kWh
+        XCTAssertTrue(e.text.contains("cost per token: 0.008129 J/token"), e.text)
     }
 }
