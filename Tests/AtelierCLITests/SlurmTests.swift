@@ -92,9 +92,9 @@ final class SlurmTests: XCTestCase {
             return try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
         }
         let all = try report([]), selected = try report(["--slurm-job", id]), other = try report(["--slurm-job", "999999999"])
-        let job = try XCTUnwrap((selected["jobs"] as? [[String: Any]])?.first, "\(selected)")
-        XCTAssertEqual(job["launches"] as? Int, 2)
-        let slurm = try XCTUnwrap(job["slurm"] as? [String: String], "\(job)")
+        let row = try XCTUnwrap((selected["jobs"] as? [[String: Any]])?.first, "\(selected)")
+        XCTAssertEqual(row["launches"] as? Int, 2)
+        let slurm = try XCTUnwrap(row["slurm"] as? [String: String], "\(row)")
         XCTAssertEqual(slurm["job_id"], id)
         XCTAssertEqual(slurm["partition"], "test")
         XCTAssertEqual(slurm["nodelist"], "localhost")
