@@ -21,7 +21,10 @@ extension Ledger {
     /// both launches written one ledger.
     public func copy(from source: Ledger) throws -> LedgerCopyCounts {
         let rows = try source.read { db in
-            try Self.copiedTables.map { try db.fetchAll(sql: "SELECT * FROM \($0)") }
+            // a table the source's older schema lacks has no rows to copy
+            try Self.copiedTables.map { table in
+                try db.fetchOne(sql: db.dialect.tableExists, arguments: [table]) == nil ? [] : try db.fetchAll(sql: "SELECT * FROM \(table)")
+            }
         }
         var counts = LedgerCopyCounts()
         try write { db in

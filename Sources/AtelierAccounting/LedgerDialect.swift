@@ -17,6 +17,13 @@ public enum LedgerDialect: String, Sendable {
     /// it keys on the text's MD5 there.
     public func uniqueText(_ column: String) -> String { self == .sqlite ? column : "md5(\(column))" }
 
+    /// A query with one row when the table named by its one argument exists, none otherwise: a
+    /// source ledger of an older schema lacks the newer tables.
+    public var tableExists: String {
+        self == .sqlite ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+                        : "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    }
+
     /// The statement in this dialect's placeholders: PostgreSQL numbers them ($1, $2, ...); a `?`
     /// inside a string literal or a quoted name is left alone.
     public func placeholders(_ sql: String) -> String {

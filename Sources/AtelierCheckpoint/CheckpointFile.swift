@@ -192,6 +192,7 @@ public enum CheckpointFile {
             for (i, field) in modelFields.enumerated() where Int(config[i]) != expected[i] {
                 throw CheckpointError.shapeMismatch(file: path, field: field, inCheckpoint: Int(config[i]), inJob: expected[i])
             }
+            _ = try readCounters(file, path: path)   // a bad counter is named before gigabytes are read
             try file.readVerified(layout.tensors.flatMap { t in
                 [FloatDatasetRead(name: "/model/\(t.name)", shape: t.shape, destination: params.base + t.offset)]
                     + (expAvg.map { [FloatDatasetRead(name: "/optimizer/exp_avg/\(t.name)", shape: t.shape, destination: $0.base + t.offset)] } ?? [])
@@ -218,12 +219,17 @@ public enum CheckpointFile {
         }
     }
 
-    static func readInfo(_ file: H5File, path: String) throws -> CheckpointInfo {
+    static func readCounters(_ file: H5File, path: String) throws -> TrainingCounters {
         let count = TrainingCounters().packed.count
         let raw = try file.readInt64("/state/counters", maxCount: count)
         guard let counters = TrainingCounters(packed: raw) else {
             throw CheckpointError.invalidContents(file: path, dataset: "/state/counters", reason: "\(raw) are not \(count) non-negative integers")
         }
+        return counters
+    }
+
+    static func readInfo(_ file: H5File, path: String) throws -> CheckpointInfo {
+        let counters = try readCounters(file, path: path)
         let world = try file.readInt64("/meta/world_size_at_save", maxCount: 1)
         return CheckpointInfo(counters: counters, jobText: try file.readText("/config/job_toml"),
                               worldSizeAtSave: Int(world.first ?? 0),
