@@ -38,6 +38,9 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["COpenBLAS"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
 
+        // TensorBoard's events files (record framing, CRC32C, the few protobuf messages), by hand: no dependencies.
+        .target(name: "TensorBoard"),
+
         // job file -> data -> model -> distributed step -> checkpoint -> accounting -> report; the training loop ties them
         // The vocabulary every stage shares: the model's shape, seeded randomness, checked sizes, the one hash.
         .target(name: "AtelierCore"),
@@ -51,7 +54,7 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AtelierReport", dependencies: ["AtelierAccounting"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
-                                                     "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI"]),
+                                                     "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI", "TensorBoard"]),
         .executableTarget(name: "atelier", dependencies: [
             "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierCore", "AtelierJob", "AtelierData",
             "AtelierTokenizer", "BLAS", "MPI",
@@ -77,6 +80,7 @@ let package = Package(
                                                              "AtelierDistributed", "BLAS"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["AtelierFuzz"], resources: [.copy("Inputs")]),
     ]
 )
