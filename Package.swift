@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "AtelierReportTests", dependencies: ["AtelierReport", "AtelierAccounting", "AtelierCheckpoint"]),
         .testTarget(name: "AtelierDistributedTests", dependencies: ["AtelierDistributed", "AtelierModel", "AtelierCore", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierCore", "AtelierJob", "AtelierCheckpoint", "MPI",
-                                                             "AtelierDistributed", "BLAS"]),
+                                                             "AtelierDistributed", "BLAS", "AtelierAccounting", "TensorBoard"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),

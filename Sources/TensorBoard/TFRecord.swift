@@ -21,6 +21,11 @@ public enum TFRecord {
         public let offset: Int          // bytes; the records before it are whole
         public let reason: String
         public var description: String { "at byte \(offset): \(reason)" }
+
+        public init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
     }
 
     /// The payloads of the whole, intact records from the start of `bytes`, and the damage that
