@@ -42,6 +42,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "PostgreSQL", dependencies: ["CPostgreSQL"]),
 
+        // TensorBoard's events files (record framing, CRC32C, the few protobuf messages), by hand: no dependencies.
+        .target(name: "TensorBoard"),
+
         // job file -> data -> model -> distributed step -> checkpoint -> accounting -> report; the training loop ties them
         // The vocabulary every stage shares: the model's shape, seeded randomness, checked sizes, the one hash.
         .target(name: "AtelierCore"),
@@ -55,7 +58,7 @@ let package = Package(
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AtelierReport", dependencies: ["AtelierAccounting", "AtelierCore"]),
         .target(name: "AtelierTrain", dependencies: ["AtelierCore", "AtelierJob", "AtelierData", "AtelierModel", "AtelierDistributed",
-                                                     "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI"]),
+                                                     "AtelierCheckpoint", "AtelierAccounting", "AtelierTokenizer", "BLAS", "MPI", "TensorBoard"]),
         .executableTarget(name: "atelier", dependencies: [
             "AtelierTrain", "AtelierCheckpoint", "AtelierAccounting", "AtelierReport", "AtelierCore", "AtelierJob", "AtelierData",
             "AtelierTokenizer", "BLAS", "MPI",
@@ -78,9 +81,10 @@ let package = Package(
         .testTarget(name: "AtelierReportTests", dependencies: ["AtelierReport", "AtelierAccounting", "AtelierCheckpoint"]),
         .testTarget(name: "AtelierDistributedTests", dependencies: ["AtelierDistributed", "AtelierModel", "AtelierCore", "AtelierJob", "MPI"]),
         .testTarget(name: "AtelierTrainTests", dependencies: ["AtelierTrain", "AtelierModel", "AtelierCore", "AtelierJob", "AtelierCheckpoint", "MPI",
-                                                             "AtelierDistributed", "BLAS"]),
+                                                             "AtelierDistributed", "BLAS", "AtelierAccounting", "TensorBoard"]),
         .testTarget(name: "AtelierCLITests", dependencies: []),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["AtelierFuzz"], resources: [.copy("Inputs")]),
     ]
 )

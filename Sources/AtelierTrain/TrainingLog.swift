@@ -1,3 +1,4 @@
+import AtelierAccounting
 import AtelierCheckpoint
 import AtelierJob
 import Foundation
@@ -106,9 +107,24 @@ public final class MetricsFile {
     /// A validation record: {"iteration": N, "validation": {"fr": {"loss", "bits_per_byte", "tokens"}, ...}}.
     public func append(iteration: Int, validation: [ValidationResult]) throws {
         var object: [String: Any] = ["iteration": iteration]
-        object["validation"] = Dictionary(uniqueKeysWithValues: validation.map {
-            ($0.name, ["loss": Self.number($0.loss), "bits_per_byte": Self.number($0.bitsPerByte), "tokens": $0.tokens] as [String: Any])
+        object["validation"] = Dictionary(uniqueKeysWithValues: validation.map { v in
+            var figures: [String: Any] = ["tokens": v.tokens]
+            for (key, value) in v.figures { figures[key] = Self.number(value) }
+            return (v.name, figures)
         })
+        try append(object)
+    }
+
+    /// The run's cumulative energy and emissions when an accounting interval closes:
+    /// {"iteration": N, "accounting": {"energy_kwh", "emissions_kg", "embodied_kg"}} (kWh, kgCO2eq),
+    /// as the checkpoint saved at N carries them.
+    public func append(iteration: Int, accounting totals: AccountingTotals) throws {
+        var figures: [String: Any] = [:]
+        for (key, value) in totals.logged { figures[key] = Self.number(value) }
+        try append(["iteration": iteration, "accounting": figures])
+    }
+
+    private func append(_ object: [String: Any]) throws {
         var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         data.append(0x0A)
         try handle.write(contentsOf: data)

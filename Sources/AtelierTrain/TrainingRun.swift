@@ -133,12 +133,11 @@ public final class TrainingRun {
             say("nothing to do: the run is at iteration \(step.progress.iteration) of \(job.train.iterations); raise train.iterations to train further")
             return .finished
         }
-        var metrics: MetricsFile?
+        var metrics: RunMetrics?
         if comm.rank == 0 {
             try FileManager.default.createDirectory(atPath: job.runDirectory, withIntermediateDirectories: true)
             try job.canonicalText.write(toFile: job.runDirectory + "/job.toml", atomically: true, encoding: .utf8)
-            metrics = try MetricsFile(path: job.runDirectory + "/metrics.jsonl",
-                                      keepingThrough: resumed ? step.progress.iteration : nil)
+            metrics = try RunMetrics(runDirectory: job.runDirectory, resumedAt: resumed ? step.progress.iteration : nil, say: say, warn: warn)
         }
         try comm.barrier()
         var peak = [SgemmPeak.measure()]
@@ -177,7 +176,7 @@ public final class TrainingRun {
         }
     }
 
-    func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: MetricsFile?, peak: Double,
+    func train(_ step: TrainStep, checkpoints: CheckpointDirectory, metrics: RunMetrics?, peak: Double,
                accounting: JobAccounting, validation: MixtureSource?) throws -> Outcome {
         let writer = comm.rank == 0 && step.shards == nil ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
@@ -193,7 +192,7 @@ public final class TrainingRun {
             }
             let flags = IterationFlags(summed: result.flags)
             try endIteration(step, result: result, flags: flags, evaluated: evaluated, writer: writer, directory: checkpoints,
-                             accounting: accounting, clock: &clock)
+                             accounting: accounting, metrics: metrics, clock: &clock)
             if flags.stop {
                 say("stopped by a signal at iteration \(result.iteration) after saving a checkpoint; run the same command to resume")
                 return .stoppedOnSignal(iteration: result.iteration)
@@ -204,7 +203,7 @@ public final class TrainingRun {
 
     /// The log line and metrics record every train.log_interval iterations (and at the end), and a
     /// word about a skipped update.
-    func log(_ result: StepResult, step: TrainStep, meter: inout IntervalMeter, metrics: MetricsFile?) throws {
+    func log(_ result: StepResult, step: TrainStep, meter: inout IntervalMeter, metrics: RunMetrics?) throws {
         if result.skipped {
             say("iteration \(result.iteration): non-finite loss or gradient (loss \(result.loss), grad norm \(result.gradNorm)); update skipped (\(step.progress.skippedIterations) so far)")
         }
@@ -237,7 +236,7 @@ public final class TrainingRun {
     }
 
     /// Validation loss and bits per byte per dataset: logged, written to metrics.jsonl and the ledger.
-    func evaluate(_ step: TrainStep, on mixture: MixtureSource, at iteration: Int, metrics: MetricsFile?, accounting: JobAccounting) throws {
+    func evaluate(_ step: TrainStep, on mixture: MixtureSource, at iteration: Int, metrics: RunMetrics?, accounting: JobAccounting) throws {
         let results = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: try tokenBytes())
         say("validation at iteration \(iteration): " + results.map {
             String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
@@ -255,16 +254,19 @@ public final class TrainingRun {
 
     /// The bookkeeping every iteration ends with, as all ranks agreed in the step's collective: a
     /// failed background save ends the run now; an accounting interval closes before every save
-    /// (so the checkpoint's totals end on a ledger record) and after every evaluation (so the
-    /// energy between two evaluations is a sum of whole intervals); then the save, by iteration
-    /// count, time, signal or the end.
+    /// (so the checkpoint's totals end on a ledger record and a metrics record) and after every
+    /// evaluation (so the energy between two evaluations is a sum of whole intervals); then the
+    /// save, by iteration count, time, signal or the end.
     func endIteration(_ step: TrainStep, result: StepResult, flags: IterationFlags, evaluated: Bool = false, writer: CheckpointWriter?,
-                      directory: CheckpointDirectory, accounting: JobAccounting, clock: inout SaveClock) throws {
+                      directory: CheckpointDirectory, accounting: JobAccounting, metrics: RunMetrics?, clock: inout SaveClock) throws {
         if writer?.hasFailed == true { try writer?.finish() }
         let interval = job.checkpoint.intervalIterations
         let saving = flags.stop || flags.saveTimeDue || (interval > 0 && result.iteration % interval == 0)
             || result.iteration == job.train.iterations
-        if saving || flags.accountingDue || evaluated { try accounting.close(iteration: result.iteration) }
+        if saving || flags.accountingDue || evaluated {
+            try accounting.close(iteration: result.iteration)
+            try metrics?.append(iteration: result.iteration, accounting: accounting.totals)
+        }
         if saving {
             try save(step, with: writer, directory: directory, totals: accounting.totals)
             clock.restart()

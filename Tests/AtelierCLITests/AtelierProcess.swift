@@ -114,11 +114,12 @@ func temporaryDirectory(_ name: String) throws -> URL {
     return dir
 }
 
-/// metrics.jsonl as dictionaries.
-func readMetrics(_ url: URL) throws -> [[String: Any]] {
+/// metrics.jsonl's iteration and validation records as dictionaries; its accounting records
+/// (cumulative kWh and kgCO2eq when an interval closes) only with `accounting`.
+func readMetrics(_ url: URL, accounting: Bool = false) throws -> [[String: Any]] {
     try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
         try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-    }
+    }.filter { accounting || $0["accounting"] == nil }
 }
 
 /// ~40 KB of structured text for byte-level training, as dir/corpus.txt.

@@ -1,3 +1,4 @@
+import AtelierAccounting
 import AtelierTrain
 import Foundation
 import XCTest
@@ -18,6 +19,17 @@ final class MetricsFileTests: XCTestCase {
         XCTAssertEqual(validation["fr"]?["bits_per_byte"] as? String, "inf")
         XCTAssertEqual(validation["de"]?["loss"] as? Double, 2.5)
         XCTAssertEqual(validation["de"]?["tokens"] as? Int, 64)
+    }
+
+    /// An accounting record holds the cumulative facility kWh and kgCO2eq (operational, embodied).
+    func testAccountingRecord() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-acc-\(getpid()).jsonl").path
+        defer { unlink(path) }
+        var totals = AccountingTotals()
+        (totals.energyKWh, totals.emissionsKg, totals.embodiedKg, totals.cpuKWh) = (0.125, 0.0075, 0.001, 9)
+        try MetricsFile(path: path).append(iteration: 30, accounting: totals)
+        let line = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertEqual(line, #"{"accounting":{"embodied_kg":0.001,"emissions_kg":0.0075,"energy_kwh":0.125},"iteration":30}"# + "\n")
     }
 
     /// A metrics file that cannot be opened says why; it used to say "no permission" whatever
