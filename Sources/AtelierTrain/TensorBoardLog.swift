@@ -16,14 +16,14 @@ import Glibc
 ///
 /// Writing never stops training: the first failure is a warning, and this launch writes no more
 /// events (metrics.jsonl still has every figure).
-final class TensorBoardLog {
-    let directory: String
+public final class TensorBoardLog {
+    public let directory: String
     private var writer: EventFileWriter?
     private let warn: @Sendable (String) -> Void
 
     /// Resumed at `iteration` (nil: a new run, which removes earlier launches' events files, as
     /// metrics.jsonl starts empty).
-    init(directory: String, keepingThrough iteration: Int?, say: (String) -> Void, warn: @escaping @Sendable (String) -> Void) {
+    public init(directory: String, keepingThrough iteration: Int?, say: (String) -> Void, warn: @escaping @Sendable (String) -> Void) {
         self.directory = directory
         self.warn = warn
         do {
@@ -54,7 +54,7 @@ final class TensorBoardLog {
     }
 
     /// Scalars at `step` (the iteration), as float32.
-    func write(step: Int, _ scalars: [(String, Double)]) {
+    public func write(step: Int, _ scalars: [(String, Double)]) {
         guard let writer, !scalars.isEmpty else { return }
         do {
             try writer.append(Event(wallTime: Date().timeIntervalSince1970, step: Int64(step),

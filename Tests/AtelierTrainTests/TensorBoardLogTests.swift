@@ -1,4 +1,4 @@
-@testable import AtelierTrain
+import AtelierTrain
 import Foundation
 import TensorBoard
 import XCTest
