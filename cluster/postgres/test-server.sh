@@ -22,6 +22,14 @@ while [[ $# -gt 0 ]]; do
 done
 die() { echo "test-server.sh: $*" >&2; exit 2; }
 
+# The server must not inherit the caller's descriptors beyond stdio: a caller waiting for one of
+# them to close, as Foundation's Process does to learn that this script has exited, would wait for
+# the server instead.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -n $bin && -x $bin/initdb ]] || die "PostgreSQL's server is not installed: apt-get install postgresql"
 
