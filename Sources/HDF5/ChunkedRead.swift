@@ -82,6 +82,12 @@ extension H5File {
     /// Reads one stored chunk into place and checks its Fletcher32; the error, if any.
     private static func readChunk(_ piece: ChunkRead, fd: Int32, file: String,
                                   padded: inout (buffer: UnsafeMutableRawPointer, bytes: Int)?) -> HDF5Error? {
+        // (the address and size come from the file: a damaged index may point anywhere)
+        var info = stat()
+        guard fstat(fd, &info) == 0, let offset = off_t(exactly: piece.chunk.address), piece.chunk.size >= 4,
+              off_t(piece.chunk.size) <= info.st_size, offset <= info.st_size - off_t(piece.chunk.size) else {
+            return HDF5Error(file: file, object: piece.name, problem: "cannot be read: a chunk lies outside the file")
+        }
         let payload = piece.chunk.size - 4
         guard piece.validBytes <= payload else {
             return HDF5Error(file: file, object: piece.name, problem: "has a chunk smaller than its shape says")
@@ -98,7 +104,7 @@ extension H5File {
         var stored: UInt32 = 0
         let complete = withUnsafeMutableBytes(of: &stored) { checksum -> Bool in
             var vectors = [iovec(iov_base: target, iov_len: payload), iovec(iov_base: checksum.baseAddress, iov_len: 4)]
-            return preadFully(fd, &vectors, offset: off_t(piece.chunk.address))
+            return preadFully(fd, &vectors, offset: offset)
         }
         guard complete else {
             return HDF5Error(file: file, object: piece.name, problem: "cannot be read: the file ends inside its data")
