@@ -47,6 +47,8 @@ public struct RatioSpread: Codable, Sendable, Equatable {
     public var low: Double
     public var high: Double
 
+    public init(median: Double, low: Double, high: Double) { (self.median, self.low, self.high) = (median, low, high) }
+
     /// nil without values. The median of an even count is the mean of the middle two.
     public init?(_ values: [Double]) {
         let sorted = values.filter(\.isFinite).sorted()

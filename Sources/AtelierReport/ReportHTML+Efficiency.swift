@@ -39,7 +39,7 @@ extension Report {
             let share = 100 * Double(w[cause].deviceMicroseconds) / Double(total)
             bar += "<i style=\"width:\(String(format: "%.3f", share))%;background:\(Self.workColours[i])\" title=\"\(Self.escapeHTML(cause.label)): \(String(format: "%.1f", share))%\"></i>"
         }
-        return bar + "</span> goodput \(w.goodput.map { String(format: "%.1f%%", 100 * $0) } ?? "-"), \(Self.f(w.total.deviceHours, 4)) device-h</div>"
+        return bar + "</span> goodput \(Self.share(w[.useful], of: w)), \(Self.f(w.total.deviceHours, 4)) device-h</div>"
     }
 
     static let efficiencyCSS = """

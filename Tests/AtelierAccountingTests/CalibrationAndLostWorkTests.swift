@@ -175,7 +175,8 @@ final class CalibrationAndLostWorkTests: XCTestCase {
             XCTAssertEqual(parts[.startup]?.deviceMicroseconds, unit * 3 / 10)
             XCTAssertEqual(parts[.skipped]?.deviceMicroseconds, unit * 5 / 100)
             XCTAssertEqual(parts[.useful]?.deviceMicroseconds, unit * 65 / 100 + unit * 7 / 10)
-            XCTAssertEqual(parts[.useful]?.energyMicroWh, 300_000_000 * 65 / 100 + 300_000_000 * 7 / 10)
+            let energy: Int64 = 300_000_000      // µWh of one interval
+            XCTAssertEqual(parts[.useful]?.energyMicroWh, energy * 65 / 100 + energy * 7 / 10)
             // 7/13 and 6/13 of the last interval: the one unit left goes to the larger remainder (12/13 against 1/13)
             XCTAssertEqual(parts[.evaluation]?.deviceMicroseconds, unit * 2 / 10 + unit * 6 / 13)
             XCTAssertEqual(parts[.checkpoint]?.deviceMicroseconds, unit * 1 / 10 + unit * 7 / 13 + 1)
