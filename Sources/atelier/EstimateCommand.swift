@@ -45,7 +45,7 @@ struct EstimateCommand: ParsableCommand {
             let profile = try ClusterProfile.load(path: self.profile)
             let estimate: Estimate
             var memory: MemoryEstimate?
-            var site: (ledger: String?, group: String?) = (ledger, nil)
+            var history: (ledger: String?, group: String?) = (ledger, nil)   // what calibrates it
             if let deviceHours {
                 guard job == nil else { throw CLIError("give a job file or --device-hours, not both") }
                 guard deviceHours.isFinite, deviceHours > 0 else { throw CLIError("--device-hours \(deviceHours): expected a positive number") }
@@ -53,7 +53,7 @@ struct EstimateCommand: ParsableCommand {
             } else {
                 guard let job else { throw CLIError("give a job file, or --device-hours") }
                 let loaded = try Job.load(path: job, overrides: overrides)
-                site = (ledger ?? loaded.accounting.ledger, loaded.workingGroup)
+                history = (ledger ?? loaded.accounting.ledger, loaded.workingGroup)
                 guard ranks >= 1, ranks <= 1 << 20 else { throw CLIError("--ranks \(ranks): expected an integer from 1 to 1048576") }
                 // BLAS threads as `atelier train` would set them with all the ranks on this machine.
                 let threads = loaded.distributed.blasThreads ?? NodeTopology.blasThreads(cores: ProcessInfo.processInfo.activeProcessorCount, ranksOnNode: ranks)
@@ -65,7 +65,7 @@ struct EstimateCommand: ParsableCommand {
                 }
                 estimate = Estimate(job: loaded, profile: profile, mfu: mfu, devicePeakFLOPs: peak)
             }
-            let calibrated = Self.calibrate(estimate, ledger: site.ledger, group: site.group)
+            let calibrated = Self.calibrate(estimate, ledger: history.ledger, group: history.group)
             let available = NodeMemory.current()
             if json {
                 let encoder = JSONEncoder()
