@@ -72,6 +72,20 @@ public struct Estimate: Codable, Sendable {
         tokenCost = TokenCost(tokens: tokens, energyKWh: energyKWh, operationalKg: operationalKg, embodiedKg: embodiedKg)
     }
 
+    /// The peak FLOP/s per device an estimate assumes: the profile's, or when it says "detect",
+    /// `measured()` (one core's sgemm: `atelier estimate` measures it, `atelier train` divides its
+    /// rank's measurement by the rank's BLAS threads).
+    public static func devicePeak(_ profile: ClusterProfile, measured: () -> Double) -> Double {
+        profile.node.devicePeakFLOPs ?? measured()
+    }
+
+    /// What the ledger keeps of an estimate made from a job (nil for one from device-hours).
+    public func record(jobID: String, at: Double) -> EstimateRecord? {
+        guard let mfu, let devicePeakFLOPs, let tokens, let modelFlops else { return nil }
+        return EstimateRecord(jobID: jobID, at: at, mfu: mfu, devicePeakFLOPs: devicePeakFLOPs, tokens: tokens, modelFlops: modelFlops,
+                              deviceHours: deviceHours, energyKWh: energyKWh, operationalKg: operationalKg, embodiedKg: embodiedKg)
+    }
+
     /// "off-site 12 L + on-site 3 L = 15 L", one part with what is missing, or "not known".
     func waterText(litres: (Double) -> String) -> String {
         switch (water.offsiteLitres, water.onsiteLitres) {

@@ -66,6 +66,12 @@ public final class Ledger: @unchecked Sendable {
                 ON CONFLICT DO NOTHING
                 """, arguments: [at, j.id, segment])
             try db.execute(sql: """
+                INSERT INTO launch_endings (job_id, segment, ending, reason, at)
+                SELECT id, segments, '\(LaunchEnding.killed.rawValue)', 'ended without a record (killed, out of memory or a lost node)', ?
+                FROM jobs WHERE id = ? AND status = 'running' AND segments < ?
+                ON CONFLICT DO NOTHING
+                """, arguments: [at, j.id, segment])
+            try db.execute(sql: """
                 INSERT INTO jobs (id, name, working_group, "user", job_hash, profile, site, run_dir, world_size, segments, started_at, status, \(slurmColumns))
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET job_hash = excluded.job_hash, profile = excluded.profile, site = excluded.site,
@@ -76,9 +82,10 @@ public final class Ledger: @unchecked Sendable {
                     + SlurmAllocation.values(j.slurm))
         case .interval(let i):
             let columns = ["job_id", "segment", "seq", "start", "\"end\"", "first_iteration", "last_iteration", "tokens", "loss", "mfu"]
-                + AccountingTotals.fieldNames + SlurmAllocation.columns
+                + AccountingTotals.fieldNames + SlurmAllocation.columns + IntervalOverheads.columns
             let values: LedgerArguments = [i.jobID, i.segment, i.sequence, i.start, i.end, i.firstIteration, i.lastIteration,
                                            i.tokens, i.loss, i.mfu] + i.totals.values + SlurmAllocation.values(i.slurm)
+                + (i.overheads ?? IntervalOverheads()).values
             try db.execute(sql: "INSERT INTO intervals (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", "))) ON CONFLICT DO NOTHING",
                            arguments: values)
             try insertLanguagesAndWater(i, db)
@@ -96,6 +103,12 @@ public final class Ledger: @unchecked Sendable {
                     ON CONFLICT (job_id, iteration, dataset) DO UPDATE SET loss = excluded.loss, bits_per_byte = excluded.bits_per_byte, at = excluded.at
                     """, arguments: [id, iteration, r.dataset, r.loss, r.bitsPerByte, at])
             }
+        case .estimate(let e):
+            try db.execute(sql: "INSERT INTO estimates (\(EstimateRecord.columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: EstimateRecord.columns.count).joined(separator: ", "))) ON CONFLICT (job_id) DO NOTHING",
+                           arguments: e.values)
+        case .launchEnded(let id, let segment, let ending, let reason, let at):
+            try db.execute(sql: "INSERT INTO launch_endings (job_id, segment, ending, reason, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, segment) DO NOTHING",
+                           arguments: [id, segment, ending.rawValue, reason, at])
         case .event(let id, let kind, let message, let at):
             try db.execute(sql: "INSERT INTO events (job_id, at, kind, message) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                            arguments: [id, at, kind, message])

@@ -11,7 +11,8 @@ public struct LedgerCopyCounts: Equatable, Sendable, CustomStringConvertible {
 
 extension Ledger {
     /// The tables `copy` carries, in an order that satisfies intervals' reference to jobs.
-    public static let copiedTables = ["jobs", "intervals", "events", "validations", "interval_languages", "interval_water"]
+    public static let copiedTables = ["jobs", "intervals", "events", "validations", "interval_languages", "interval_water",
+                                      "estimates", "launch_endings"]
 
     /// Copies every job, interval, event and validation of `source` into this ledger, in one
     /// transaction, by their natural keys: a row already here is kept, so copying twice changes

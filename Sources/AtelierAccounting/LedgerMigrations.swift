@@ -62,5 +62,22 @@ public enum LedgerMigrations {
                 PRIMARY KEY (job_id, segment, seq));
             """
         },
+        // What the job's first launch estimated (EstimateRecord), to compare with what it used.
+        LedgerMigration(name: "v6: estimates") { d in """
+            CREATE TABLE IF NOT EXISTS estimates (
+                job_id TEXT PRIMARY KEY, at \(d.double) NOT NULL, mfu \(d.double) NOT NULL, device_peak_flops \(d.double) NOT NULL,
+                tokens \(d.double) NOT NULL, model_flops \(d.double) NOT NULL, device_hours \(d.double) NOT NULL,
+                energy_kwh \(d.double) NOT NULL, operational_kg \(d.double) NOT NULL, embodied_kg \(d.double) NOT NULL);
+            """
+        },
+        // Seconds per interval that trained nothing, by cause (IntervalOverheads), and how each
+        // launch ended (LaunchEnding), for the work its restart redid.
+        LedgerMigration(name: "v7: lost work by cause") { d in
+            (IntervalOverheads.columns.map { "ALTER TABLE intervals ADD COLUMN \($0) \(d.double) NOT NULL DEFAULT 0;" } + ["""
+            CREATE TABLE IF NOT EXISTS launch_endings (
+                job_id TEXT NOT NULL, segment INTEGER NOT NULL, ending TEXT NOT NULL, reason TEXT NOT NULL, at \(d.double) NOT NULL,
+                PRIMARY KEY (job_id, segment));
+            """]).joined(separator: "\n")
+        },
     ]
 }

@@ -44,7 +44,8 @@ extension Ledger {
                 return try LedgerInterval(record: IntervalRecord(jobID: row["job_id"], segment: row["segment"], sequence: row["seq"],
                                                                  start: row["start"], end: row["end"], firstIteration: row["first_iteration"],
                                                                  lastIteration: row["last_iteration"], tokens: row["tokens"],
-                                                                 loss: row["loss"], mfu: row["mfu"], totals: t, slurm: SlurmAllocation.from(row)),
+                                                                 loss: row["loss"], mfu: row["mfu"], totals: t, slurm: SlurmAllocation.from(row),
+                                                                 overheads: IntervalOverheads(values: try IntervalOverheads.columns.map { try row[$0] as Double })),
                                           lost: row["lost"])
             }
         }
@@ -64,6 +65,30 @@ extension Ledger {
                 out[id, default: (iteration, [])].1.append(record)
             }
             return out.mapValues { (iteration: $0.0, results: $0.1) }
+        }
+    }
+
+    /// Every job's recorded estimate, by job id.
+    public func estimates() throws -> [String: EstimateRecord] {
+        try read { db in
+            var out: [String: EstimateRecord] = [:]
+            for row in try db.fetchAll(sql: "SELECT * FROM estimates") { out[try row["job_id"]] = try EstimateRecord(row: row) }
+            return out
+        }
+    }
+
+    /// How each recorded launch ended, by job id and launch.
+    public func launchEndings() throws -> [String: [Int: LaunchEnding]] {
+        try read { db in
+            var out: [String: [Int: LaunchEnding]] = [:]
+            for row in try db.fetchAll(sql: "SELECT job_id, segment, ending FROM launch_endings") {
+                let text: String = try row["ending"]
+                guard let ending = LaunchEnding(rawValue: text) else {
+                    throw LedgerRow.Unreadable(column: "ending", value: .text(text), type: "LaunchEnding")
+                }
+                out[try row["job_id"], default: [:]][try row["segment"]] = ending
+            }
+            return out
         }
     }
 

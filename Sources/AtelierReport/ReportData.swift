@@ -92,10 +92,12 @@ public struct JobReport: Codable, Sendable {
     public var loss: [LossPoint]
     public var validation: ValidationSummary?
     public var slurm: SlurmAllocation?          // the latest launch's Slurm job, to match with sacct
+    public var estimate: EstimateComparison?    // nil: no estimate recorded (no expected_mfu, or a job older than v6)
+    public var work: WorkBreakdown              // useful training and lost work by cause
 
     enum CodingKeys: String, CodingKey {
         case id, name, workingGroup = "working_group", user, site, status, exitReason = "exit_reason", launches, started, ended
-        case lastRecord = "last_record", usage, loss, validation, slurm
+        case lastRecord = "last_record", usage, loss, validation, slurm, estimate = "estimate_against_actual", work = "lost_work"
     }
 }
 
@@ -113,9 +115,12 @@ public struct GroupReport: Codable, Sendable {
     public var usage: Usage
     public var budgetDeviceHours: Double?
     public var budgetUsed: Double?      // fraction of the budget, over all the group's work in the ledger
+    public var estimate: EstimateComparison?
+    public var work: WorkBreakdown
 
     enum CodingKeys: String, CodingKey {
         case name, jobs, usage, budgetDeviceHours = "budget_device_hours", budgetUsed = "budget_used"
+        case estimate = "estimate_against_actual", work = "lost_work"
     }
 }
 
@@ -149,6 +154,8 @@ public struct Report: Encodable, Sendable {
                                    .filter { filter.slurmJob == nil || $0.record.slurm?.jobID == filter.slurmJob },
                                by: \.record.jobID)
         let validations = try ledger.latestValidations()
+        let estimates = try ledger.estimates(), endings = try ledger.launchEndings()
+        var warnings: [String] = []
         var jobReports: [JobReport] = []
         var total = Usage()
         var all: [LedgerInterval] = []
@@ -171,13 +178,15 @@ public struct Report: Encodable, Sendable {
                                                 ($0.dataset, ["loss": $0.loss, "bits_per_byte": $0.bitsPerByte])
                                             }))
                                         },
-                                        slurm: j.record.slurm))
+                                        slurm: j.record.slurm,
+                                        estimate: estimates[j.record.id].map { EstimateComparison($0, usage: usage) },
+                                        work: WorkBreakdown.of(intervals, endings: endings[j.record.id] ?? [:], job: j.record.name,
+                                                               warn: { warnings.append($0) })))
         }
         // Budgets count all of a group's work in the ledger, whatever the filter.
         let allIntervals = !filter.selectsIntervals && filter.job == nil ? nil : try ledger.intervals()
         let groupOf = Dictionary(allJobs.map { ($0.record.id, $0.record.workingGroup) }, uniquingKeysWith: { a, _ in a })
         var groups: [GroupReport] = []
-        var warnings: [String] = []
         for name in Set(jobReports.map(\.workingGroup)).sorted() {
             let members = jobReports.filter { $0.workingGroup == name }
             var usage = Usage()
@@ -190,7 +199,9 @@ public struct Report: Encodable, Sendable {
                 if used! >= 1 { warnings.append("working group '\(name)' is over its budget: \(String(format: "%.4g", spent)) of \(String(format: "%.4g", budget)) device-hours") }
                 else if used! >= 0.8 { warnings.append("working group '\(name)' has used \(String(format: "%.0f", 100 * used!))% of its budget") }
             }
-            groups.append(GroupReport(name: name, jobs: members.count, usage: usage, budgetDeviceHours: budget, budgetUsed: used))
+            groups.append(GroupReport(name: name, jobs: members.count, usage: usage, budgetDeviceHours: budget, budgetUsed: used,
+                                      estimate: EstimateComparison.sum(members.compactMap(\.estimate)),
+                                      work: members.map(\.work).reduce(WorkBreakdown(), +)))
         }
         var running = 0.0
         let series = all.sorted { $0.record.end < $1.record.end }.map { i -> EmissionsPoint in

@@ -24,6 +24,7 @@ extension Report {
         th:first-child, td:first-child { text-align: left; }
         h2 { margin-top: 1.5em; } svg { background: #fafafa; border: 1px solid #eee; }
         .warn { color: #a40; }
+        \(Self.efficiencyCSS)
         </style></head><body>
         <h1>Compute and carbon report</h1>
         <p>Ledger <code>\(esc(ledger))</code>, generated \(formatter.string(from: generated)).
@@ -41,6 +42,7 @@ extension Report {
         page += "<h2>Jobs</h2>" + tableHTML(jobTable)
         if let v = validationTable { page += "<h2>Validation per language (newest)</h2>" + tableHTML(v) }
         page += costsHTML
+        page += efficiencyHTML
         return page + "</body></html>\n"
     }
 

@@ -10,6 +10,8 @@ extension Report {
         out += "\nCost per token and water\n" + Self.render(costTable.header, costTable.rows)
         if let l = languageTable { out += "\nPer language\n" + Self.render(l.header, l.rows) }
         if let g = gainTable { out += "\nValidation bits per byte gained per kWh, per language\n" + Self.render(g.header, g.rows) }
+        if let e = estimateTable { out += "\nEstimate against actual\n" + Self.render(e.header, e.rows) }
+        out += "\nLost work by cause\n" + Self.render(lostWorkTable.header, lostWorkTable.rows)
         for w in warnings { out += "\nwarning: \(w)" }
         return out + "\n"
     }
@@ -70,7 +72,7 @@ extension Report {
     public var csv: String {
         let header = ["level", "name", "working_group", "user", "status", "launches", "device_hours", "model_pflops", "mean_mfu",
                       "energy_kwh", "operational_kgco2eq", "embodied_kgco2eq", "total_kgco2eq", "lost_device_hours",
-                      "lost_kgco2eq", "budget_device_hours", "budget_used"] + Self.costCSVHeader
+                      "lost_kgco2eq", "budget_device_hours", "budget_used"] + Self.costCSVHeader + Self.efficiencyCSVHeader
         func usage(_ u: Usage) -> [String] {
             ["\(u.deviceHours)", "\(u.modelPFLOPs)", u.meanMFU.map { "\($0)" } ?? "", "\(u.energyKWh)", "\(u.operationalKg)",
              "\(u.embodiedKg)", "\(u.totalKg)", "\(u.lostDeviceHours)", "\(u.lostKg)"]
@@ -83,10 +85,11 @@ extension Report {
         }
         rows += groups.map { g in ["group", g.name, g.name, "", "", ""] + usage(g.usage)
             + [g.budgetDeviceHours.map { "\($0)" } ?? "", g.budgetUsed.map { "\($0)" } ?? ""]
-            + cost(groupCosts[g.name].map { ($0.figures, $0.water) }) }
+            + cost(groupCosts[g.name].map { ($0.figures, $0.water) }) + Self.efficiencyCSV(g.estimate, work: g.work) }
         rows += jobs.map { j in ["job", j.name, j.workingGroup, j.user, j.status, "\(j.launches)"] + usage(j.usage) + ["", ""]
-            + cost(jobCosts[j.id].map { ($0.figures, $0.water) }) }
-        rows += languageCSVRows(usageColumns: usage(Usage()).count)
+            + cost(jobCosts[j.id].map { ($0.figures, $0.water) }) + Self.efficiencyCSV(j.estimate, work: j.work) }
+        rows += languageCSVRows(usageColumns: usage(Usage()).count).map { $0 + Array(repeating: "", count: Self.efficiencyCSVHeader.count) }
+        rows += causeCSVRows(usageColumns: usage(Usage()).count, costColumns: Self.costCSVHeader.count)
         return rows.map(CSV.line).joined(separator: "\n") + "\n"
     }
 

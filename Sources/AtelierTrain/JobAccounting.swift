@@ -11,7 +11,9 @@ import MPI
 /// evaluation, before each checkpoint and at the end: all ranks add their node figures and their
 /// samples per language with one all-reduce, and rank 0 adds the FLOPs, keeps the cumulative
 /// totals the checkpoint carries, and hands the interval (with its tokens per language and its
-/// water) to the ledger writer (background, buffered) and to emissions.csv.
+/// water) to the ledger writer (background, buffered) and to emissions.csv. Rank 0 also measures
+/// the seconds of each interval that trained nothing (start-up, evaluation, checkpoint saves,
+/// skipped iterations) and records the estimate of the job's first launch.
 final class JobAccounting {
     let job: Job
     let comm: Communicator
@@ -20,6 +22,7 @@ final class JobAccounting {
     let accountant: NodeAccountant?    // on each node's local rank 0
     let devicesOnNode: Int
     let nodes: Int
+    let blasThreads: Int
     private let warn: @Sendable (String) -> Void
     /// The mixture's datasets (languages), and this rank's samples of each since the interval began.
     private let languages: [String]
@@ -40,6 +43,7 @@ final class JobAccounting {
     private var lastClose = DispatchTime.now().uptimeNanoseconds
     private var firstIteration = 0
     private var lossSum = 0.0, lossCount = 0
+    private var overheads = IntervalOverheads()        // this interval's, on rank 0's clock
     private let slurm = SlurmAllocation(environment: ProcessInfo.processInfo.environment)   // recorded with the job and its intervals
     var peakPerRank = 0.0     // sgemm FLOP/s per rank, for MFU
 
@@ -52,6 +56,7 @@ final class JobAccounting {
         languageSamples = [Int](repeating: 0, count: languages.count)
         self.comm = comm
         self.warn = warn
+        self.blasThreads = blasThreads
         _ = try LedgerLocation(job.accounting.ledger)   // a bad ledger URL fails every rank before training, exit 2
         profile = try ClusterProfile.load(path: try Self.profilePath(job))
         try profile.checkWorkingGroup(job.workingGroup, jobFile: job.sourcePath)
@@ -137,11 +142,24 @@ final class JobAccounting {
         for (kind, message) in pendingEvents { writer.submit(.event(jobID: id, kind: kind, message: message, at: now)) }
         if segment > 1 {
             writer.submit(.event(jobID: id, kind: "launch", message: "launch \(segment) from iteration \(iteration) on \(comm.size) ranks", at: now))
+        } else if let estimate = estimateBeforeStart()?.record(jobID: id, at: now) {
+            writer.submit(.estimate(estimate))
+            say("estimate before start (\(profile.path), expected MFU \(String(format: "%.0f", 100 * estimate.mfu))%): \(String(format: "%.4g", estimate.deviceHours)) device-hours, \(String(format: "%.4g", estimate.energyKWh)) kWh, \(String(format: "%.4g", estimate.totalKg)) kgCO2eq; recorded in the ledger")
+        } else {
+            say("no estimate recorded: \(profile.path) has no expected_mfu")
         }
         csv = EmissionsCSV(path: job.runDirectory + "/emissions.csv", profile: profile, project: job.workingGroup,
                            experiment: job.name, nodes: nodes)
         let energy = accountant?.measuresEnergy == true ? "CPU energy from RAPL" : "CPU power modelled from utilisation (no RAPL here)"
         say("accounting: \(profile.site) (\(profile.path)): \(String(format: "%.1f", profile.carbonIntensity)) gCO2eq/kWh, PUE \(profile.pue); \(energy); every \(job.accounting.intervalSeconds) s into \(job.accounting.ledger)")
+    }
+
+    /// What `atelier estimate` says of this job with the profile's expected MFU (nil without one),
+    /// at the profile's peak per device or this rank's measured sgemm peak per BLAS thread.
+    func estimateBeforeStart() -> Estimate? {
+        guard let mfu = profile.expectedMFU else { return nil }
+        let peak = Estimate.devicePeak(profile) { peakPerRank / Double(max(1, blasThreads)) }
+        return Estimate(job: job, profile: profile, mfu: mfu, devicePeakFLOPs: peak)
     }
 
     /// The run directory's ledger id (created on first launch) and this launch's number.
@@ -169,8 +187,22 @@ final class JobAccounting {
 
     func add(_ result: StepResult) {
         if result.loss.isFinite { lossSum += result.loss; lossCount += 1 }
+        if result.skipped { overheads.skippedSeconds += result.seconds }
         for (i, n) in result.samplesPerComponent.enumerated() where i < languageSamples.count { languageSamples[i] += n }
     }
+
+    /// The first step begins: the launch's start-up (profile, resume, sgemm peak, ...) ends.
+    func trainingStarts() {
+        overheads.startupSeconds += Self.seconds(since: lastClose)
+    }
+
+    /// Training was blocked by an evaluation that began at `start` (uptime ns).
+    func evaluated(since start: UInt64) { overheads.evaluationSeconds += Self.seconds(since: start) }
+
+    /// Training was blocked by a checkpoint save that began at `start` (uptime ns).
+    func saved(since start: UInt64) { overheads.checkpointSeconds += Self.seconds(since: start) }
+
+    static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
     /// Closes the interval at `iteration`. Collective.
     func close(iteration: Int) throws {
@@ -213,7 +245,7 @@ final class JobAccounting {
                                       firstIteration: firstIteration, lastIteration: iteration, tokens: tokens,
                                       loss: lossCount > 0 ? lossSum / Double(lossCount) : nil, mfu: mfu, totals: t, slurm: slurm,
                                       languages: languageTokens(Array(values[(fields + 1)...]), expected: tokens, iteration: iteration),
-                                      water: WaterUse(t, profile: profile))
+                                      water: WaterUse(t, profile: profile), overheads: overheads)
         if interval.languages != nil && tokens > 0 && LanguageAttribution.intervalUnits(t, water: interval.water) == nil {
             event("languages-not-attributed", message: "accounting interval \(sequence) (iterations \(firstIteration)-\(iteration)): a figure is too large for the per-language units (\(t.energyKWh) kWh); it is not split among the languages")
         }
@@ -230,6 +262,7 @@ final class JobAccounting {
         lastClose = now
         firstIteration = iteration
         lossSum = 0; lossCount = 0
+        overheads = IntervalOverheads()
     }
 
     /// Rank 0: the interval's tokens per language from the summed sample counts; nil without a
@@ -254,10 +287,13 @@ final class JobAccounting {
                                   at: Date().timeIntervalSince1970))
     }
 
-    /// Rank 0: records how the launch ended and writes what is still buffered (or spills it).
-    func end(_ status: JobStatus, reason: String) {
+    /// Rank 0: records how the launch ended (`ending`: by default what `status` implies) and writes
+    /// what is still buffered (or spills it).
+    func end(_ status: JobStatus, reason: String, ending: LaunchEnding? = nil) {
         csvQueue.sync {}
         guard let writer, let record else { return }
+        writer.submit(.launchEnded(jobID: record.id, segment: segment, ending: ending ?? LaunchEnding(status: status), reason: reason,
+                                   at: Date().timeIntervalSince1970))
         writer.submit(.end(jobID: record.id, status: status, reason: reason, at: Date().timeIntervalSince1970))
         writer.close()
     }
@@ -270,8 +306,8 @@ final class JobAccounting {
 
     /// Another rank's record of how the job ended, when rank 0 cannot write it (it has stopped
     /// answering): written straight to the ledger, under the id the run directory keeps.
-    func recordWithoutRankZero(event kind: String, status: JobStatus, reason: String) {
-        guard let id = Self.recordedLaunch(runDirectory: job.runDirectory)?.id else {
+    func recordWithoutRankZero(event kind: String, status: JobStatus, ending: LaunchEnding, reason: String) {
+        guard let (id, launch) = Self.recordedLaunch(runDirectory: job.runDirectory) else {
             warn("cannot record the failure in the ledger: \(job.runDirectory)/ledger-id is missing")
             return
         }
@@ -279,6 +315,7 @@ final class JobAccounting {
         do {
             let ledger = try Ledger(path: job.accounting.ledger)
             try ledger.apply(.event(jobID: id, kind: kind, message: reason, at: now))
+            try ledger.apply(.launchEnded(jobID: id, segment: launch, ending: ending, reason: reason, at: now))
             try ledger.apply(.end(jobID: id, status: status, reason: reason, at: now))
         } catch {
             warn("cannot record the failure in the ledger: \(error)")

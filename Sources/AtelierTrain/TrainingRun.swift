@@ -165,9 +165,9 @@ public final class TrainingRun {
             // Rank 0 records it if it is still answering; otherwise the rank that reports it does.
             if comm.rank == 0 {
                 accounting.event("stall", message: stall.description)
-                accounting.end(.failed, reason: "\(stall)")
+                accounting.end(.failed, reason: "\(stall)", ending: .stall)
             } else if comm.rank == stall.reporter {
-                accounting.recordWithoutRankZero(event: "stall", status: .failed, reason: stall.description)
+                accounting.recordWithoutRankZero(event: "stall", status: .failed, ending: .stall, reason: stall.description)
             }
             throw stall
         } catch {
@@ -181,6 +181,7 @@ public final class TrainingRun {
         let writer = comm.rank == 0 && step.shards == nil ? try CheckpointWriter(directory: checkpoints, layout: step.model.layout) : nil
         var meter = IntervalMeter(job: job, worldSize: comm.size, peakFlopsPerRank: peak)
         var clock = SaveClock(minutes: job.checkpoint.intervalMinutes, decides: comm.rank == 0)
+        accounting.trainingStarts()
         while step.progress.iteration < job.train.iterations {
             let result = try step.step(flags: { IterationFlags(stop: StopSignal.requested, saveTimeDue: clock.isDue, accountingDue: accounting.isDue).values })
             meter.add(result)
@@ -237,6 +238,8 @@ public final class TrainingRun {
 
     /// Validation loss and bits per byte per dataset: logged, written to metrics.jsonl and the ledger.
     func evaluate(_ step: TrainStep, on mixture: MixtureSource, at iteration: Int, metrics: RunMetrics?, accounting: JobAccounting) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { accounting.evaluated(since: start) }
         let results = try step.evaluate(mixture, samples: job.train.evalSamples, tokenBytes: try tokenBytes())
         say("validation at iteration \(iteration): " + results.map {
             String(format: "%@ loss %.3f bpb %.3f", $0.name, $0.loss, $0.bitsPerByte) }.joined(separator: " | "))
@@ -268,7 +271,9 @@ public final class TrainingRun {
             try metrics?.append(iteration: result.iteration, accounting: accounting.totals)
         }
         if saving {
+            let start = DispatchTime.now().uptimeNanoseconds
             try save(step, with: writer, directory: directory, totals: accounting.totals)
+            accounting.saved(since: start)
             clock.restart()
         }
         if flags.stop || step.progress.iteration == job.train.iterations { try writer?.finish() }

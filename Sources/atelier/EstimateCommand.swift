@@ -17,6 +17,12 @@ struct EstimateCommand: ParsableCommand {
         of a job, the chain from there: on cluster/jean-zay.toml, 1082990 device-hours reproduce the
         BLOOM paper. See docs/accounting.md.
 
+        Calibration: the finished jobs of the site's ledger (the job's accounting.ledger, or
+        --ledger) that recorded an estimate at their first launch give the ratio of what they used
+        to what was estimated (median and range; the job's working group's own when it has at
+        least 3 such jobs); the estimate is given again with those ratios applied. With no such
+        history, it says so and applies nothing.
+
         With a job, also the memory each rank needs (parameters, gradients, Adam moments, activations
         of one micro-batch, the other buffers the trainer allocates, the runtime), for --ranks ranks,
         and what this machine has available; `atelier train` refuses a job its node cannot hold.
@@ -30,6 +36,8 @@ struct EstimateCommand: ParsableCommand {
     @Option(help: "An `atelier bench --json` output whose MFU to assume.") var mfuFrom: String?
     @Option(name: .customLong("set"), parsing: .singleValue, help: "Override a job field (repeatable).") var overrides: [String] = []
     @Option(help: "Ranks the job will run on (the memory per rank depends on it).") var ranks = 1
+    @Option(help: "The ledger whose finished jobs calibrate the estimate (default: the job's accounting.ledger): an SQLite file or postgresql://user@host:port/db.")
+    var ledger: String?
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
@@ -37,6 +45,7 @@ struct EstimateCommand: ParsableCommand {
             let profile = try ClusterProfile.load(path: self.profile)
             let estimate: Estimate
             var memory: MemoryEstimate?
+            var history: (ledger: String?, group: String?) = (ledger, nil)   // what calibrates it
             if let deviceHours {
                 guard job == nil else { throw CLIError("give a job file or --device-hours, not both") }
                 guard deviceHours.isFinite, deviceHours > 0 else { throw CLIError("--device-hours \(deviceHours): expected a positive number") }
@@ -44,33 +53,48 @@ struct EstimateCommand: ParsableCommand {
             } else {
                 guard let job else { throw CLIError("give a job file, or --device-hours") }
                 let loaded = try Job.load(path: job, overrides: overrides)
+                history = (ledger ?? loaded.accounting.ledger, loaded.workingGroup)
                 guard ranks >= 1, ranks <= 1 << 20 else { throw CLIError("--ranks \(ranks): expected an integer from 1 to 1048576") }
                 // BLAS threads as `atelier train` would set them with all the ranks on this machine.
                 let threads = loaded.distributed.blasThreads ?? NodeTopology.blasThreads(cores: ProcessInfo.processInfo.activeProcessorCount, ranksOnNode: ranks)
                 memory = try MemoryEstimate(job: loaded, worldSize: ranks, blasThreads: threads)
                 let mfu = try chosenMFU(profile)
-                let peak: Double
-                if let p = profile.node.devicePeakFLOPs {
-                    peak = p
-                } else {
+                let peak = Estimate.devicePeak(profile) {
                     BLASRuntime.setThreads(1)
-                    peak = SgemmPeak.measure()
+                    return SgemmPeak.measure()
                 }
                 estimate = Estimate(job: loaded, profile: profile, mfu: mfu, devicePeakFLOPs: peak)
             }
+            let calibrated = Self.calibrate(estimate, ledger: history.ledger, group: history.group)
             let available = NodeMemory.current()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let output = JobEstimate(cost: estimate, memory: memory, availableBytes: available?.availableBytes)
+                let output = JobEstimate(cost: estimate, memory: memory, availableBytes: available?.availableBytes, calibrated: calibrated)
                 print(String(decoding: try encoder.encode(output), as: UTF8.self))
             } else {
-                print(estimate.text, terminator: "")
+                print(estimate.text + calibrated.text, terminator: "")
                 if let memory { print(memory.text + Self.fit(memory, available), terminator: "") }
             }
         } catch {
             FileHandle.standardError.write(Data("atelier: error: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+    }
+
+    /// The estimate with the measured ratios of the ledger's finished jobs applied. The ledger is
+    /// read as it is (not created, not migrated); one that cannot be read is said, and nothing applied.
+    static func calibrate(_ estimate: Estimate, ledger: String?, group: String?) -> CalibratedEstimate {
+        guard let ledger else { return CalibratedEstimate(unavailable: "no ledger (give --ledger, or a job file)", ledger: "") }
+        do {
+            if case .sqlite(let path) = try LedgerLocation(ledger), !FileManager.default.fileExists(atPath: path) {
+                return CalibratedEstimate(unavailable: "no history: ledger \(ledger) does not exist yet", ledger: ledger)
+            }
+            let history = try Ledger(path: ledger, readingOnly: true).estimateOutcomes()
+            return CalibratedEstimate(estimate, history: history, group: group, ledger: ledger)
+        } catch {
+            FileHandle.standardError.write(Data("atelier: warning: \(error)\n".utf8))
+            return CalibratedEstimate(unavailable: "the ledger cannot be read (\(error))", ledger: ledger)
         }
     }
 
@@ -107,13 +131,15 @@ struct JobEstimate: Encodable {
     let cost: Estimate
     let memory: MemoryEstimate?
     let availableBytes: Int?
+    let calibrated: CalibratedEstimate
 
-    enum CodingKeys: String, CodingKey { case memory, availableBytes = "available_bytes_on_this_machine" }
+    enum CodingKeys: String, CodingKey { case memory, availableBytes = "available_bytes_on_this_machine", calibrated = "calibration" }
 
     func encode(to encoder: Encoder) throws {
         try cost.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(memory, forKey: .memory)
         if memory != nil { try c.encodeIfPresent(availableBytes, forKey: .availableBytes) }
+        try c.encode(calibrated, forKey: .calibrated)
     }
 }

@@ -83,7 +83,8 @@ final class LedgerLocationTests: XCTestCase {
         // copied as it is: the source is not migrated, the copy stores the doubled event once
         let copy = try Ledger(path: temporaryPath("copy.sqlite"))
         let counts = try copy.copy(from: try Ledger(path: path, readingOnly: true))
-        XCTAssertEqual(counts.added, ["jobs": 1, "intervals": 1, "events": 2, "validations": 0, "interval_languages": 0, "interval_water": 0])
+        XCTAssertEqual(counts.added, ["jobs": 1, "intervals": 1, "events": 2, "validations": 0, "interval_languages": 0, "interval_water": 0,
+                                      "estimates": 0, "launch_endings": 0])
         XCTAssertEqual(try migrations(), ["v1", "v2: validations"])
         XCTAssertEqual(try copy.totals(jobID: "old").energyKWh, 0.0025)
 

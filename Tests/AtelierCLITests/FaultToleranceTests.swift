@@ -121,6 +121,13 @@ final class FaultToleranceTests: XCTestCase {
             let (rerun, _) = try train(path)
             XCTAssertEqual(rerun.status, 0, rerun.stderr)
             XCTAssertTrue(rerun.stdout.contains("at iteration \(resumeAt),"), rerun.stdout)
+            // the work the rerun redid (the closed intervals after the resumed checkpoint) is lost to the stall
+            let rerunRecord = try XCTUnwrap(report().first { $0["name"] as? String == name })
+            let parts = try XCTUnwrap((rerunRecord["lost_work"] as? [String: Any])?["parts"] as? [String: [String: Any]])
+            func device(_ cause: String) -> Int64 { (parts[cause]?["device_us"] as? NSNumber)?.int64Value ?? -1 }
+            XCTAssertEqual(["restart_killed", "restart_failure", "restart_signal", "restart_other"].map(device), [0, 0, 0, 0], "\(parts)")
+            let redone = (rerunRecord["usage"] as? [String: Double])?["lost_device_hours"] ?? -1
+            XCTAssertEqual(Double(device("restart_stall")) / 3.6e9, redone, accuracy: 1e-8, "\(parts)")
         }
     }
 

@@ -72,7 +72,8 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(r.table.contains("tokenization") && r.table.contains("biomedical") && r.table.contains("30% of 10"), r.table)
         XCTAssertTrue(r.table.contains("running (2 launches)"), r.table)
         let csvLines = r.csv.split(separator: "\n")
-        XCTAssertEqual(csvLines.count, 1 + 2 + 3)
+        XCTAssertEqual(csvLines.count, 1 + 2 + 3 + (2 + 3) * WorkCause.allCases.count)   // header, groups, jobs, their causes
+        XCTAssertEqual(csvLines.filter { $0.hasPrefix("group,") || $0.hasPrefix("job,") }.count, 2 + 3)
         XCTAssertTrue(csvLines[0].hasPrefix("level,name,working_group"))
         let decoded = try JSONSerialization.jsonObject(with: Data(r.json.utf8)) as! [String: Any]
         XCTAssertEqual((decoded["jobs"] as! [Any]).count, 3)
