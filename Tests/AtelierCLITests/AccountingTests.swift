@@ -178,7 +178,11 @@ final class AccountingTests: XCTestCase {
         XCTAssertEqual(try AtelierProcess.run(["train", job, "--set", "train.iterations=4"]).status, 0)
         let csv = try AtelierProcess.run(["report", "--ledger", ledger, "--csv", "--group", "tests"])
         XCTAssertEqual(csv.status, 0, csv.stderr)
-        XCTAssertEqual(csv.stdout.split(separator: "\n").count, 3)   // header, group, job
+        // a header, then one row per group and job, and their rows per cause of lost work
+        let kinds = csv.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: ",").first.map(String.init) ?? "" }
+        XCTAssertEqual(kinds.filter { $0 == "group" }.count, 1, csv.stdout)
+        XCTAssertEqual(kinds.filter { $0 == "job" }.count, 1, csv.stdout)
+        XCTAssertEqual(Set(kinds), ["group", "job", "group-cause", "job-cause"], csv.stdout)
         let html = dir.appendingPathComponent("report.html").path
         let page = try AtelierProcess.run(["report", "--ledger", ledger, "--html", html, "--since", "2000-01-01"])
         XCTAssertEqual(page.status, 0, page.stderr)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The HTML report's screenshots in docs/images (docs/accounting.md shows them), from a small site
+# history made with the quickstart's data: a pretraining job whose first launch is killed and
+# resumed, then two adaptations of it (export, then model.init_from, twice: three generations),
+# each with evaluations and checkpoints, all in one ledger. Then `atelier report --html` with the
+# last model's lineage, and headless Chromium's screenshot of the page. From the repository root
+# after the README's set-up (the quickstart's data in data/); about 3 minutes on 2 cores.
+#
+#   bash docs/images/make-report-screenshots.sh [DEMO-DIR]
+set -euo pipefail
+atelier=$PWD/.build/release/atelier
+demo=${1:-/tmp/atelier-report-demo}
+chromium=$(command -v chromium || command -v chromium-browser || true)
+[[ -n $chromium ]] || { echo "needs Debian's chromium (apt-get install chromium)" >&2; exit 2; }
+[[ -f data/tokenizer.json ]] || { echo "run bash jobs/quickstart/prepare-data.sh first" >&2; exit 2; }
+rm -rf "$demo"
+mkdir -p "$demo"
+mpi=(mpirun -np 2)
+[[ $(id -u) -ne 0 ]] || mpi+=(--allow-run-as-root)
+common=(--set accounting.ledger="$demo/ledger.sqlite" --set train.log_interval=100
+        --set train.eval_interval=100 --set checkpoint.interval_iterations=100)
+
+train() {   # NAME GROUP ITERATIONS [--set ...]: the quickstart job under another name
+    local name=$1 group=$2 iterations=$3; shift 3
+    "${mpi[@]}" "$@" "$atelier" train jobs/quickstart/quickstart.toml --set name="$name" --set working_group="$group" \
+        --set run_dir="$demo/runs/$name" --set train.iterations="$iterations" "${common[@]}" "${settings[@]}"
+}
+
+# 1. Pretraining: rank 1 is killed (SIGKILL) at iteration 250, the job resumes from iteration 200.
+settings=()
+train pretrain architecture-and-scaling 400 -x ATELIER_FAULT=forward@250:1 || echo "(the first launch was killed, as planned)"
+train pretrain architecture-and-scaling 400
+"$atelier" export --format hf "$demo/runs/pretrain/checkpoints/iter_0000400.h5" "$demo/models/pretrain"
+
+# 2. and 3. Two adaptations, each from the previous one's export, languages mixed more evenly.
+settings=(--set model.init_from="$demo/models/pretrain" --set data.alpha=0.8 --set optimizer.lr=1e-3)
+train adapt-1 multilinguality 200
+"$atelier" export --format hf "$demo/runs/adapt-1/checkpoints/iter_0000200.h5" "$demo/models/adapt-1"
+settings=(--set model.init_from="$demo/models/adapt-1" --set data.alpha=1.0 --set optimizer.lr=1e-3)
+train adapt-2 multilinguality 200
+
+"$atelier" report --ledger "$demo/ledger.sqlite"
+"$atelier" report --ledger "$demo/ledger.sqlite" --lineage "$demo/runs/adapt-2" --html "$demo/report.html"
+"$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,5200 \
+    --screenshot="$demo/report.png" "file://$demo/report.html" 2> /dev/null
+echo "screenshot: $demo/report.png"
