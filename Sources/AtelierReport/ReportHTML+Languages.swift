@@ -27,8 +27,9 @@ extension Report {
     func languageBars(_ job: JobCost) -> String {
         let totals = job.languages.map { $0.figures.operationalKg + $0.figures.embodiedKg }
         guard let top = totals.max(), top > 0 else { return "<p>No emissions recorded.</p>" }
-        let rowHeight = 26, width = 420, labelWidth = 160
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(labelWidth + width + 330)\" height=\"\(job.languages.count * rowHeight + 34)\">"
+        // (the names at 13 px, about 8 px a character; the figures after the longest bar at 12 px)
+        let rowHeight = 26, width = 420, labelWidth = 16 + 8 * (job.languages.map(\.language.count).max() ?? 2), figures = 480
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(labelWidth + width + figures)\" height=\"\(job.languages.count * rowHeight + 34)\">"
         for (i, l) in job.languages.enumerated() {
             let f = l.figures, y = 5 + i * rowHeight
             let op = Int((Double(width) * f.operationalKg / top).rounded()), emb = Int((Double(width) * f.embodiedKg / top).rounded())

@@ -8,7 +8,6 @@ extension Report {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
-        func f(_ x: Double, _ d: Int = 3) -> String { String(format: "%.\(d)f", x) }
         func tableHTML(_ t: (header: [String], rows: [[String]])) -> String {
             "<table><tr>" + t.header.map { "<th>\(esc($0))</th>" }.joined() + "</tr>"
                 + t.rows.map { "<tr>" + $0.map { "<td>\(esc($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
@@ -29,7 +28,7 @@ extension Report {
         <h1>Compute and carbon report</h1>
         <p>Ledger <code>\(esc(ledger))</code>, generated \(formatter.string(from: generated)).
         Total: \(f(total.deviceHours, 2)) device-hours, \(f(total.energyKWh)) kWh,
-        \(f(total.operationalKg)) kgCO2eq operational + \(f(total.embodiedKg)) embodied = <b>\(f(total.totalKg)) kgCO2eq</b>.</p>
+        \(Self.f(total.operationalKg)) kgCO2eq operational + \(Self.f(total.embodiedKg)) embodied = <b>\(Self.f(total.totalKg)) kgCO2eq</b>.</p>
         """
         page += warnings.map { "<p class=\"warn\">warning: \(esc($0))</p>" }.joined()
         if let lineage { page += Self.lineageSection(lineage) }
