@@ -26,8 +26,8 @@ extension Report {
         \(Self.efficiencyCSS)
         </style></head><body>
         <h1>Compute and carbon report</h1>
-        <p>Ledger <code>\(esc(ledger))</code>, generated \(formatter.string(from: generated)).
-        Total: \(f(total.deviceHours, 2)) device-hours, \(f(total.energyKWh)) kWh,
+        <p>Ledger <code>\(esc(ledger))</code>, generated \(formatter.string(from: generated)) (figures to 4 significant digits below 1).
+        Total: \(Self.f(total.deviceHours)) device-hours, \(Self.f(total.energyKWh)) kWh,
         \(Self.f(total.operationalKg)) kgCO2eq operational + \(Self.f(total.embodiedKg)) embodied = <b>\(Self.f(total.totalKg)) kgCO2eq</b>.</p>
         """
         page += warnings.map { "<p class=\"warn\">warning: \(esc($0))</p>" }.joined()
