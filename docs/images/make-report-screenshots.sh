@@ -33,7 +33,8 @@ train pretrain architecture-and-scaling 400 -x ATELIER_FAULT=forward@250:1 || ec
 train pretrain architecture-and-scaling 400
 "$atelier" export --format hf "$demo/runs/pretrain/checkpoints/iter_0000400.h5" "$demo/models/pretrain"
 
-# 2. and 3. Two adaptations, each from the previous one's export, languages mixed more evenly.
+# 2. and 3. Two adaptations, each from the previous one's export, languages mixed closer to their
+# sizes (alpha 0.8, then 1.0: the small ones, Greek first, get fewer tokens).
 settings=(--set model.init_from="$demo/models/pretrain" --set data.alpha=0.8 --set optimizer.lr=1e-3)
 train adapt-1 multilinguality 200
 "$atelier" export --format hf "$demo/runs/adapt-1/checkpoints/iter_0000200.h5" "$demo/models/adapt-1"
