@@ -150,7 +150,7 @@ extension Job {
                                           collectiveTimeoutSeconds: try r.double("distributed.collective_timeout_seconds", default: 600, above: 0,
                                                                                  atMost: JobLimits.seconds),
                                           overlap: try r.bool("distributed.overlap", default: true),
-                                          zeroStage: try r.int("distributed.zero_stage", default: 0, min: 0, max: 1))
+                                          zeroStage: try r.int("distributed.zero_stage", default: 1, min: 0, max: 1))
         checkpoint = CheckpointSettings(
             intervalIterations: try r.int("checkpoint.interval_iterations", default: 100, min: 0),
             intervalMinutes: try r.double("checkpoint.interval_minutes", default: 0, atLeast: 0, atMost: JobLimits.seconds / 60),

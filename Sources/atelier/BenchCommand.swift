@@ -74,8 +74,6 @@ struct BenchCommand: ParsableCommand {
         [train]
         iterations = \(iterations)
         recompute = "blocks"
-        [distributed]
-        zero_stage = 1
         """
     }
 
@@ -99,8 +97,6 @@ struct BenchCommand: ParsableCommand {
         lr = 1e-4
         [train]
         iterations = \(iterations)
-        [distributed]
-        zero_stage = 1
         """
     }
 

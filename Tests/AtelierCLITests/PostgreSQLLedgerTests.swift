@@ -87,7 +87,7 @@ final class PostgreSQLLedgerTests: XCTestCase {
         let cluster = NetnsCluster(dir: dir.appendingPathComponent("netns"))
         self.cluster = cluster
         try cluster.up(2)
-        let link = try AtelierProcess.command(["bash", NetnsCluster.script, "link-root", "--dir", cluster.dir.path])
+        let link = try cluster.linkRoot()
         XCTAssertEqual(link.status, 0, link.stderr)
         let server = try PostgreSQLTestServer(listen: ["10.213.0.254"])
         self.server = server
@@ -103,7 +103,7 @@ final class PostgreSQLLedgerTests: XCTestCase {
             if i < 2 {
                 r = try? cluster.train(["train", jobs[i]] + common, ranks: 2, environment: ["PGPASSWORD"])
             } else {
-                r = try? AtelierProcess.command(["timeout", "300", "ip", "netns", "exec", "atelier-h1", AtelierProcess.executable,
+                r = try? AtelierProcess.command(["timeout", "300", "ip", "netns", "exec", NetnsCluster.namespace(host: 1), AtelierProcess.executable,
                                                  "train", jobs[i]] + common)
             }
             results.lock.lock(); results.status[i] = r?.status ?? -1; results.out[i] = (r?.stdout ?? "") + (r?.stderr ?? ""); results.lock.unlock()
