@@ -134,10 +134,13 @@ run_mpirun() {
     # started in each namespace by netns-rsh instead of ssh, and stay attached to it: an orted
     # that daemonizes under netns-rsh is sometimes lost, and mpirun then waits for it forever
     # (10 of 127 launches of 4 hosts hung so on a loaded 2-core machine, 0 of 150 attached).
+    # Each orted would also map hwloc's topology into the biggest hole of its address space
+    # (rtc/hwloc), which sometimes lands on its stack: a SIGSEGV in hwloc_shmem_topology_write
+    # at start-up. Without the shared topology each process reads its own (vmhole none).
     local host0; host0=$(awk 'NR == 1 { print $2 }' "$dir/hosts")
     exec ip netns exec "$host0" env ATELIER_NETNS_DIR="$dir" mpirun \
         --hostfile "$dir/hostfile" --leave-session-attached \
-        --mca plm_rsh_agent "$here/netns-rsh" --mca plm_rsh_no_tree_spawn 1 --bind-to none \
+        --mca plm_rsh_agent "$here/netns-rsh" --mca plm_rsh_no_tree_spawn 1 --bind-to none --mca rtc_hwloc_vmhole none \
         --mca btl self,vader,tcp --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24 \
         "${mpirun_args[@]}"
 }
