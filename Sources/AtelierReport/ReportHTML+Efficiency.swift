@@ -5,10 +5,7 @@ extension Report {
     /// The sections "Estimate against actual" and "Lost work by cause": tables, and per job a bar
     /// of its device-hours split by cause. Inline HTML and CSS only: no script, nothing fetched.
     var efficiencyHTML: String {
-        func table(_ t: (header: [String], rows: [[String]])) -> String {
-            "<table><tr>" + t.header.map { "<th>\(Self.escapeHTML($0))</th>" }.joined() + "</tr>"
-                + t.rows.map { "<tr>" + $0.map { "<td>\(Self.escapeHTML($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
-        }
+        let table = Self.tableHTML
         var page = "<h2>Estimate against actual</h2>"
         if let estimates = estimateTable {
             page += "<p>What each job's first launch estimated from its job file at the profile's expected MFU (<code>atelier estimate</code>), against what it used (work lost to restarts included); ratio = actual / estimate. A group's figures are the sums over its jobs with an estimate.</p>"

@@ -6,10 +6,7 @@ extension Report {
     /// each language's kgCO2eq (operational and embodied) with its share of the tokens. Inline
     /// SVG only: no script, nothing fetched.
     var costsHTML: String {
-        func table(_ t: (header: [String], rows: [[String]])) -> String {
-            "<table><tr>" + t.header.map { "<th>\(Self.escapeHTML($0))</th>" }.joined() + "</tr>"
-                + t.rows.map { "<tr>" + $0.map { "<td>\(Self.escapeHTML($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
-        }
+        let table = Self.tableHTML
         var page = "<h2>Cost per token and water</h2>"
         page += "<p>Joules and gCO2eq per trained token kept (work lost to restarts included in the cost); water where the profile knows it (off-site: energy x grid.water_l_per_kwh; on-site: IT energy x site.wue).</p>"
         page += table(costTable)
@@ -47,10 +44,5 @@ extension Report {
         svg += "<rect x=\"\(labelWidth + 110)\" y=\"\(legend - 10)\" width=\"12\" height=\"12\" fill=\"\(Self.palette[1])\"/>"
         svg += "<text x=\"\(labelWidth + 126)\" y=\"\(legend)\" font-size=\"12\">embodied</text>"
         return svg + "</svg>"
-    }
-
-    static func escapeHTML(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -6,10 +6,7 @@ extension Report {
     /// then the tree of the models it started from, each with its own figures. Inline styles, no
     /// script; unknown figures read "unknown", never 0.
     static func lineageSection(_ r: LineageReport) -> String {
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        let esc = escapeHTML
         let fig = LineageReport.figure
         func cells(_ f: Footprint?) -> [String] {
             [f.map { LineageReport.tokens($0.tokens) } ?? "unknown", fig(f?.deviceHours), fig(f?.energyKWh), fig(f?.operationalKg),

@@ -4,14 +4,7 @@ extension Report {
     /// One self-contained page (inline CSS and SVG, no script, nothing fetched): the tables,
     /// emissions per working group, cumulative emissions over time, and loss curves per job.
     public var html: String {
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-        func tableHTML(_ t: (header: [String], rows: [[String]])) -> String {
-            "<table><tr>" + t.header.map { "<th>\(esc($0))</th>" }.joined() + "</tr>"
-                + t.rows.map { "<tr>" + $0.map { "<td>\(esc($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
-        }
+        let (esc, tableHTML) = (Self.escapeHTML, Self.tableHTML)
         let formatter = ISO8601DateFormatter()
         var page = """
         <!DOCTYPE html>
@@ -90,5 +83,16 @@ extension Report {
             svg += "<text x=\"\(w)\" y=\"\(20 + 16 * i)\" font-size=\"12\" fill=\"\(color)\">\(name.replacingOccurrences(of: "<", with: "&lt;"))</text>"
         }
         return svg + "</svg>"
+    }
+
+    /// A table of escaped cells: a header row, then the rows.
+    static func tableHTML(_ t: (header: [String], rows: [[String]])) -> String {
+        "<table><tr>" + t.header.map { "<th>\(escapeHTML($0))</th>" }.joined() + "</tr>"
+            + t.rows.map { "<tr>" + $0.map { "<td>\(escapeHTML($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
+    }
+
+    static func escapeHTML(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }
