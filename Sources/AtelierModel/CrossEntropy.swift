@@ -45,16 +45,18 @@ public enum CrossEntropy {
         var acc = Vec()
         let writeGradient = gradientScale != nil
         // a tail's padding lanes hold -inf: exp gives 0
-        forEachVector(V) { i, lanes in
+        @inline(__always) func exponentiate(_ i: Int, _ lanes: Int) {
             let e = vexp(load(row + i, count: lanes, fill: -.infinity) - mv)
             if writeGradient { store(e, row + i, count: lanes) }
             acc += e
         }
+        forEachVector(V, exponentiate)
         let sum = acc.sum()
         if let scale = gradientScale {
             // row holds exp(x - m)
             let sv = Vec(repeating: scale / sum)
-            forEachVector(V) { i, lanes in store(load(row + i, count: lanes) * sv, row + i, count: lanes) }
+            @inline(__always) func normalize(_ i: Int, _ lanes: Int) { store(load(row + i, count: lanes) * sv, row + i, count: lanes) }
+            forEachVector(V, normalize)
             row[Int(target)] -= scale
         }
         return Double(log(sum)) + Double(m) - Double(logitTarget)
