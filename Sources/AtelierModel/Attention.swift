@@ -58,7 +58,7 @@ public enum Attention {
                         }
                         // the running max takes the tile's; what was summed under the old max is rescaled (0 at the
                         // first tile, where every query sees key 0, so the max is finite from then on)
-                        @inline(__always) func rescaleRow(_ i: Int, _ lanes: Int) {
+                        @_transparent func rescaleRow(_ i: Int, _ lanes: Int) {
                             let old = load(rowMax + i, count: lanes), new = vmax(old, load(rescale + i, count: lanes))
                             store(new, rowMax + i, count: lanes)
                             store(vexp(old - new).replacing(with: 0, where: old .== -.infinity), rescale + i, count: lanes)
@@ -170,7 +170,7 @@ public enum Attention {
                                   slope: Float) -> Float {
         let ramp = Self.ramp
         var mx = Vec(repeating: -.infinity)
-        @inline(__always) func score(_ i: Int, _ lanes: Int) {
+        @_transparent func score(_ i: Int, _ lanes: Int) {
             let shown = min(lanes, max(0, visible - i))
             let s = load(row + i, count: shown, fill: -.infinity) + slope * (ramp + Float(firstKey + i))
             store(s, row + i, count: lanes)
@@ -185,7 +185,7 @@ public enum Attention {
     static func exponentiate(_ row: UnsafeMutablePointer<Float>, keys n: Int, minus shift: Float) -> Float {
         let sv = Vec(repeating: shift)
         var acc = Vec()
-        @inline(__always) func exponentiate(_ i: Int, _ lanes: Int) {
+        @_transparent func exponentiate(_ i: Int, _ lanes: Int) {
             let x = load(row + i, count: lanes, fill: -.infinity)
             let e = vexp(x - sv).replacing(with: 0, where: x .== -.infinity)
             store(e, row + i, count: lanes)
@@ -201,7 +201,7 @@ public enum Attention {
     static func softmaxBackwardRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
                                    keys n: Int, delta: Float) {
         let dv = Vec(repeating: delta)
-        @inline(__always) func backward(_ i: Int, _ lanes: Int) {
+        @_transparent func backward(_ i: Int, _ lanes: Int) {
             store(load(p + i, count: lanes) * (load(dp + i, count: lanes) - dv), dp + i, count: lanes)
         }
         forEachVector(n, backward)
@@ -211,7 +211,7 @@ public enum Attention {
     @inline(__always)
     static func scaleRow(_ x: UnsafeMutablePointer<Float>, count n: Int, by factor: Float) {
         let f = Vec(repeating: factor)
-        @inline(__always) func scale(_ i: Int, _ lanes: Int) { store(load(x + i, count: lanes) * f, x + i, count: lanes) }
+        @_transparent func scale(_ i: Int, _ lanes: Int) { store(load(x + i, count: lanes) * f, x + i, count: lanes) }
         forEachVector(n, scale)
     }
 
@@ -219,7 +219,7 @@ public enum Attention {
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
         var acc = Vec()
-        @inline(__always) func multiplyAdd(_ i: Int, _ lanes: Int) { acc += load(a + i, count: lanes) * load(b + i, count: lanes) }
+        @_transparent func multiplyAdd(_ i: Int, _ lanes: Int) { acc += load(a + i, count: lanes) * load(b + i, count: lanes) }
         forEachVector(n, multiplyAdd)
         return laneSum(acc)
     }
@@ -230,20 +230,20 @@ public enum Attention {
         let ramp = Self.ramp
         // a tail's padding lanes hold -inf: they do not change the max, and exp gives them 0
         var mx = Vec(repeating: -.infinity)
-        @inline(__always) func score(_ i: Int, _ lanes: Int) {
+        @_transparent func score(_ i: Int, _ lanes: Int) {
             let s = load(row + i, count: lanes, fill: -.infinity) + slope * (ramp + Float(i))
             store(s, row + i, count: lanes); mx = vmax(mx, s)
         }
         forEachVector(n, score)
         let mv = Vec(repeating: mx.max())
         var acc = Vec()
-        @inline(__always) func exponentiate(_ i: Int, _ lanes: Int) {
+        @_transparent func exponentiate(_ i: Int, _ lanes: Int) {
             let e = vexp(load(row + i, count: lanes, fill: -.infinity) - mv)
             store(e, row + i, count: lanes); acc += e
         }
         forEachVector(n, exponentiate)
         let inv = Vec(repeating: 1 / acc.sum())
-        @inline(__always) func normalize(_ i: Int, _ lanes: Int) { store(load(row + i, count: lanes) * inv, row + i, count: lanes) }
+        @_transparent func normalize(_ i: Int, _ lanes: Int) { store(load(row + i, count: lanes) * inv, row + i, count: lanes) }
         forEachVector(n, normalize)
     }
 }

@@ -45,7 +45,7 @@ public enum CrossEntropy {
         var acc = Vec()
         let writeGradient = gradientScale != nil
         // a tail's padding lanes hold -inf: exp gives 0
-        @inline(__always) func exponentiate(_ i: Int, _ lanes: Int) {
+        @_transparent func exponentiate(_ i: Int, _ lanes: Int) {
             let e = vexp(load(row + i, count: lanes, fill: -.infinity) - mv)
             if writeGradient { store(e, row + i, count: lanes) }
             acc += e
@@ -55,7 +55,7 @@ public enum CrossEntropy {
         if let scale = gradientScale {
             // row holds exp(x - m)
             let sv = Vec(repeating: scale / sum)
-            @inline(__always) func normalize(_ i: Int, _ lanes: Int) { store(load(row + i, count: lanes) * sv, row + i, count: lanes) }
+            @_transparent func normalize(_ i: Int, _ lanes: Int) { store(load(row + i, count: lanes) * sv, row + i, count: lanes) }
             forEachVector(V, normalize)
             row[Int(target)] -= scale
         }

@@ -9,7 +9,7 @@ public enum GeLU {
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count n: Int) {
         Parallel.forEachRange(n, grain: Parallel.grainFloats, alignment: 16) { range in
             let x = x + range.lowerBound, out = out + range.lowerBound
-            @inline(__always) func at(_ i: Int, _ lanes: Int) {
+            @_transparent func at(_ i: Int, _ lanes: Int) {
                 let v = load(x + i, count: lanes)
                 store(0.5 * v * (1 + vtanh(k0 * v * (1 + k1 * v * v))), out + i, count: lanes)
             }
@@ -21,16 +21,13 @@ public enum GeLU {
     public static func backward(dinout: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count n: Int) {
         Parallel.forEachRange(n, grain: Parallel.grainFloats, alignment: 16) { range in
             let x = x + range.lowerBound, dinout = dinout + range.lowerBound
-            @inline(__always) func at(_ i: Int, _ lanes: Int) {
-                store(load(dinout + i, count: lanes) * derivative(load(x + i, count: lanes)), dinout + i, count: lanes)
+            @_transparent func at(_ i: Int, _ lanes: Int) {
+                let v = load(x + i, count: lanes)
+                let t = vtanh(k0 * v * (1 + k1 * v * v))
+                let d = 0.5 * v * ((1 - t * t) * (k0 + 3 * k0 * k1 * v * v)) + 0.5 * (1 + t)
+                store(load(dinout + i, count: lanes) * d, dinout + i, count: lanes)
             }
             forEachVector(range.count, at)
         }
-    }
-
-    /// gelu'(x)
-    @inline(__always) static func derivative(_ v: Vec) -> Vec {
-        let t = vtanh(k0 * v * (1 + k1 * v * v))
-        return 0.5 * v * ((1 - t * t) * (k0 + 3 * k0 * k1 * v * v)) + 0.5 * (1 + t)
     }
 }

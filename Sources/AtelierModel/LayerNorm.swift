@@ -16,11 +16,11 @@ public enum LayerNorm {
                 let mv = Vec(repeating: m)
                 var acc = Vec()
                 // a tail's padding lanes hold the mean: they add 0 to the variance
-                @inline(__always) func variance(_ i: Int, _ lanes: Int) { let d = load(xr + i, count: lanes, fill: m) - mv; acc += d * d }
+                @_transparent func variance(_ i: Int, _ lanes: Int) { let d = load(xr + i, count: lanes, fill: m) - mv; acc += d * d }
                 forEachVector(C, variance)
                 let s = 1 / (acc.sum() * invC + eps).squareRoot()
                 let sv = Vec(repeating: s)
-                @inline(__always) func normalize(_ i: Int, _ lanes: Int) {
+                @_transparent func normalize(_ i: Int, _ lanes: Int) {
                     let norm = (load(xr + i, count: lanes) - mv) * sv
                     store(norm * load(weight + i, count: lanes) + load(bias + i, count: lanes), yr + i, count: lanes)
                 }
@@ -68,7 +68,7 @@ public enum LayerNorm {
         let mv = Vec(repeating: mean), sv = Vec(repeating: rstd)
         // mean(dnorm) and mean(dnorm * norm), dnorm = dout * weight (a tail's padding lanes have dout = 0)
         var a1 = Vec(), a2 = Vec()
-        @inline(__always) func sums(_ i: Int, _ lanes: Int) {
+        @_transparent func sums(_ i: Int, _ lanes: Int) {
             let dy = load(dout + i, count: lanes)
             let norm = (load(x + i, count: lanes) - mv) * sv
             let dn = dy * load(weight + i, count: lanes)
@@ -79,7 +79,7 @@ public enum LayerNorm {
         forEachVector(C, sums)
         let invC = 1 / Float(C)
         let m1 = Vec(repeating: a1.sum() * invC), m2 = Vec(repeating: a2.sum() * invC)
-        @inline(__always) func inputGradient(_ i: Int, _ lanes: Int) {
+        @_transparent func inputGradient(_ i: Int, _ lanes: Int) {
             let norm = (load(x + i, count: lanes) - mv) * sv
             let dn = load(dout + i, count: lanes) * load(weight + i, count: lanes)
             store(load(dx + i, count: lanes) + (dn - m1 - norm * m2) * sv, dx + i, count: lanes)

@@ -29,10 +29,11 @@ public typealias Vec = SIMD16<Float>
 /// vectors and the tail go through one body, so each formula is written once (with
 /// `load(_:count:)` and `store(_:_:count:)`).
 ///
-/// Pass a nested `@inline(__always) func` as the body, not a closure literal: the body is
-/// called at two sites (whole vectors, where lanes is the constant 16, and the tail), and a
-/// closure literal is then compiled once, out of line, with the tail's lane-by-lane loads mixed
-/// into every vector. GeLU's forward took 2.8x as long that way (docs/benchmarks.md).
+/// Pass a nested `@_transparent func` as the body, not a closure literal: the body is called at
+/// two sites (whole vectors, where lanes is the constant 16, and the tail), and a closure literal
+/// is then compiled once, out of line, with the tail's lane-by-lane loads mixed into every
+/// vector; GeLU's forward took 2.8x as long that way. `@inline(__always)` is a hint the optimizer
+/// refused for GeLU's larger backward body; `@_transparent` is inlined always (docs/benchmarks.md).
 @inlinable @inline(__always) public func forEachVector(_ n: Int, _ body: (_ i: Int, _ lanes: Int) -> Void) {
     var i = 0
     while i + 16 <= n { body(i, 16); i += 16 }   // whole vectors: lanes is a constant here
@@ -64,7 +65,7 @@ public typealias Vec = SIMD16<Float>
 /// exp(x) for 16 lanes: Cephes' range reduction and degree-6 polynomial, about 1 ulp.
 /// Inputs are clamped to [-87.3, 88.7], the range where the result is a normal float, except that
 /// inputs below -87.3 give 0: exp(-inf) = 0 for masked keys and for the padding of a tail.
-@inline(__always) func vexp(_ input: Vec) -> Vec {
+@_transparent func vexp(_ input: Vec) -> Vec {
     // Clamped by comparing with scalars: compared with a splatted constant vector (vmax/vmin),
     // the mask was built lane by lane through the stack (a 16-step loop of scalar compares per
     // vector; GeLU alone 12x slower in isolation). NaN stays NaN.
@@ -89,14 +90,14 @@ public typealias Vec = SIMD16<Float>
 }
 
 /// tanh(x) = 1 - 2 / (exp(2x) + 1) for 16 lanes.
-@inline(__always) func vtanh(_ x: Vec) -> Vec {
+@_transparent func vtanh(_ x: Vec) -> Vec {
     1 - 2 / (vexp(2 * x) + 1)
 }
 
 /// Sum of n floats.
 @inline(__always) func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = Vec()
-    @inline(__always) func at(_ i: Int, _ lanes: Int) { acc += load(p + i, count: lanes) }
+    @_transparent func at(_ i: Int, _ lanes: Int) { acc += load(p + i, count: lanes) }
     forEachVector(n, at)
     return acc.sum()
 }
@@ -104,14 +105,14 @@ public typealias Vec = SIMD16<Float>
 /// Maximum of n > 0 floats.
 @inline(__always) func vmax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = Vec(repeating: -.infinity)
-    @inline(__always) func at(_ i: Int, _ lanes: Int) { acc = vmax(acc, load(p + i, count: lanes, fill: -.infinity)) }
+    @_transparent func at(_ i: Int, _ lanes: Int) { acc = vmax(acc, load(p + i, count: lanes, fill: -.infinity)) }
     forEachVector(n, at)
     return acc.max()
 }
 
 /// y[i] += x[i] for n floats, on the calling thread (one row of a bias or an embedding).
 @inline(__always) public func vadd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-    @inline(__always) func at(_ i: Int, _ lanes: Int) { store(load(y + i, count: lanes) + load(x + i, count: lanes), y + i, count: lanes) }
+    @_transparent func at(_ i: Int, _ lanes: Int) { store(load(y + i, count: lanes) + load(x + i, count: lanes), y + i, count: lanes) }
     forEachVector(n, at)
 }
 
@@ -137,7 +138,7 @@ public func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
 /// Sum of squares of n floats (one block of `sumOfSquares`), in float lanes, returned in double.
 @inline(__always) func blockSumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
     var acc = Vec()
-    @inline(__always) func at(_ i: Int, _ lanes: Int) { let v = load(p + i, count: lanes); acc += v * v }
+    @_transparent func at(_ i: Int, _ lanes: Int) { let v = load(p + i, count: lanes); acc += v * v }
     forEachVector(n, at)
     return Double(acc.sum())
 }

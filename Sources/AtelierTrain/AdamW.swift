@@ -66,7 +66,7 @@ public final class AdamW {
     static func apply(_ c: Constants, decays: Bool, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int) {
         let decay = decays ? c.decay : 1
-        @inline(__always) func update(_ i: Int, _ lanes: Int) {
+        @_transparent func update(_ i: Int, _ lanes: Int) {
             let gi = load(g + i, count: lanes) * c.gradScale
             let mi = c.b1 * load(m + i, count: lanes) + (1 - c.b1) * gi
             let vi = c.b2 * load(v + i, count: lanes) + (1 - c.b2) * gi * gi

@@ -51,7 +51,7 @@ final class VectorMathTests: XCTestCase {
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n + 16)
             defer { buffer.deallocate() }
             for i in 0..<(n + 16) { buffer[i] = i < n ? Float(i) : -1 }
-            @inline(__always) func double(_ i: Int, _ lanes: Int) { store(load(buffer + i, count: lanes) * 2, buffer + i, count: lanes) }
+            @_transparent func double(_ i: Int, _ lanes: Int) { store(load(buffer + i, count: lanes) * 2, buffer + i, count: lanes) }
             forEachVector(n, double)
             for i in 0..<n { XCTAssertEqual(buffer[i], Float(2 * i), "n \(n), element \(i)") }
             for i in n..<(n + 16) { XCTAssertEqual(buffer[i], -1, "n \(n): padding \(i) written") }
