@@ -16,7 +16,7 @@ struct RankContext {
     /// sets BLAS threads, runs `body`, and finalises MPI. Any error ends the process with its exit
     /// code (see `finish(with:comm:)`).
     static func run(loadJob: (Communicator) throws -> Job, body: (RankContext) throws -> ExitStatus) -> Never {
-        let kernels = BLASRuntime.preferAVX512Kernels()
+        let kernels = BLASRuntime.configureOpenBLAS()
         var comm: Communicator?
         do {
             let world = try Communicator.world()

@@ -33,4 +33,16 @@ final class BLASTests: XCTestCase {
         XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512,
                                                                environment: ["ATELIER_OPENBLAS_REEXEC": "1"]), "never loops")
     }
+
+    func testEnvironmentChangesBeforeReexecution() {
+        let avx512: Set<String> = ["avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"]
+        func names(_ core: String, _ flags: Set<String>, _ env: [String: String]) -> [String] {
+            BLASRuntime.environmentChanges(coreName: core, cpuFlags: flags, environment: env).map { "\($0.name)=\($0.value)" }
+        }
+        XCTAssertEqual(names("Haswell", avx512, [:]), ["OPENBLAS_CORETYPE=SkylakeX", "OPENBLAS_THREAD_TIMEOUT=4"])
+        XCTAssertEqual(names("Cooperlake", avx512, [:]), ["OPENBLAS_THREAD_TIMEOUT=4"], "idle workers must not spin")
+        XCTAssertEqual(names("Haswell", avx512, ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_THREAD_TIMEOUT": "28"]), [],
+                       "the user's choices win")
+        XCTAssertEqual(names("Haswell", avx512, ["ATELIER_OPENBLAS_REEXEC": "OPENBLAS_THREAD_TIMEOUT"]), [], "never loops")
+    }
 }
