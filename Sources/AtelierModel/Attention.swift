@@ -159,8 +159,9 @@ public enum Attention {
 
     static let ramp = Vec((0..<16).map { Float($0) })   // 0, 1, ..., 15: key offsets within a vector
 
-    // The row kernels below stay out of line: inlined into the tile loops, their vexp was left as a
-    // call (16 lanes through memory): 3-4% slower forward + backward at B=4, H=8, T=512, D=64.
+    // The row kernels below stay out of line: inlined into the tile loops (measured before vexp was
+    // @_transparent), their vexp was left as a call (16 lanes through memory), 3-4% slower forward
+    // + backward at B=4, H=8, T=512, D=64.
 
     /// One query's scores over a key tile [keys], keys firstKey..<firstKey+keys, of which the first
     /// `visible` are at or before the query: adds slope * s to key s's score and sets the others

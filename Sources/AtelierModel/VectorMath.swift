@@ -40,10 +40,10 @@ public typealias Vec = SIMD16<Float>
     if i < n { body(i, n - i) }
 }
 
-/// Lane-wise max and min through compare-and-select, which compile to vector instructions
-/// (the standard pointwiseMax/clamped handle NaN lane by lane in scalar code).
+/// Lane-wise max of two vectors through compare-and-select, which compiles to vector
+/// instructions (the standard pointwiseMax handles NaN lane by lane in scalar code). Against a
+/// constant, compare with the scalar instead (see `vexp`).
 @inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
-@inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
 
 /// The max and the sum of a vector's 16 lanes by halving (8, 4, 2, 1): vector instructions, where
 /// the standard `max()` goes lane by lane with a compare and a branch each (most of an attention
