@@ -63,6 +63,12 @@ public final class Communicator: @unchecked Sendable {
         // Rabenseifner's reduce-scatter + all-gather uses both directions at once, each rank
         // sending 2(N-1)/N of the buffer in 2 log2(N) rounds (13.8 MB: 116 ms, the wire's time).
         ("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3"),
+        // ZeRO stage 1 sums each bucket onto its owner with MPI_Ireduce. On 2-4 ranks libnbc cuts
+        // a large one into segments passed down a chain, each segment waiting for the next MPI
+        // call on both ranks: 11 MB on 2 ranks of one node took 7.7 ms (1.4 GB/s), as with the
+        // chain forced. Its binomial tree sends each rank's part whole: 1.5 ms. On the benchmark
+        // shape the wait after backward fell from 115 ms a step to 4-16 ms (docs/benchmarks.md).
+        ("OMPI_MCA_coll_libnbc_ireduce_algorithm", "2"),
         // A TCP message over the eager limit waits for a hand-shake that the receiver answers
         // only inside an MPI call, which a rank busy in backward makes between operations. Up to
         // 1 MiB (a bucket's share), messages go out at once: overlap hid 70-73% of communication

@@ -50,7 +50,7 @@ final class GradientBucketsTests: XCTestCase {
     /// (MPI_T control variables), not from the environment atelier wrote them to.
     func testTransportDefaultsAreWhatMPIUses() throws {
         _ = try Communicator.world()
-        XCTAssertEqual(Communicator.transportDefaults.count, 3)
+        XCTAssertEqual(Communicator.transportDefaults.count, 4)
         for (variable, value) in Communicator.transportDefaults {
             let name = String(variable.dropFirst("OMPI_MCA_".count))
             XCTAssertEqual(try Communicator.controlVariable(name), Int(value), name)
