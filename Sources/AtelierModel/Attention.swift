@@ -32,12 +32,13 @@ public enum Attention {
         let keyTiles = (T + Bc - 1) / Bc
         // items (b, h), each writing its own columns of out and its rows of lse
         Parallel.forEachRange(B * H) { items in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 3 * Br + keyTiles * D * Bc)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc + 4 * Br + keyTiles * D * Bc)
             defer { scratch.deallocate() }
             let p = scratch                                   // [Br, Bc] scores, then probabilities
             let rowMax = scratch + Br * Bc, rowSum = rowMax + Br   // [Br] running max and sum of exp
             let rescale = rowSum + Br                               // [Br] tile max, then exp(old max - new max)
-            let kt = rescale + Br                                   // [keyTiles, D, Bc] the head's keys, transposed by tile
+            let tileSum = rescale + Br                              // [Br] the tile's sum of exp
+            let kt = tileSum + Br                                   // [keyTiles, D, Bc] the head's keys, transposed by tile
             for bh in items {
                 let (b, h) = bh.quotientAndRemainder(dividingBy: H)
                 let q = qkv + b * T * C3 + h * 3 * D
@@ -53,9 +54,7 @@ public enum Attention {
                         // p [rows, keys] = q k^T / sqrt(D)
                         sgemm(m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3,
                               b: kt + c0 * D, ldb: Bc, c: p, ldc: Bc)
-                        for r in 0..<rows {
-                            rescale[r] = maskedALiBiScores(p + r * Bc, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
-                        }
+                        maskedALiBiScores(p, ld: Bc, rows: rows, keys: keys, firstQuery: r0, firstKey: c0, slope: slopes[h], rowMax: rescale)
                         // the running max takes the tile's; what was summed under the old max is rescaled (0 at the
                         // first tile, where every query sees key 0, so the max is finite from then on)
                         @_transparent func rescaleRow(_ i: Int, _ lanes: Int) {
@@ -64,8 +63,9 @@ public enum Attention {
                             store(vexp(old - new).replacing(with: 0, where: old .== -.infinity), rescale + i, count: lanes)
                         }
                         forEachVector(rows, rescaleRow)
+                        exponentiate(p, ld: Bc, rows: rows, keys: keys, minus: rowMax, sums: tileSum)
                         for r in 0..<rows {
-                            rowSum[r] = rowSum[r] * rescale[r] + exponentiate(p + r * Bc, keys: keys, minus: rowMax[r])
+                            rowSum[r] = rowSum[r] * rescale[r] + tileSum[r]
                             if c0 > 0 && rescale[r] != 1 { scaleRow(o + r * C, count: D, by: rescale[r]) }
                         }
                         // o [rows, D] (+)= p [rows, keys] v [keys, D]; the first key tile has a visible key on every row
@@ -117,17 +117,13 @@ public enum Attention {
                         // p [rows, keys] = exp(q k^T / sqrt(D) + ALiBi - lse), zero where s > t
                         sgemm(m: rows, n: keys, k: D, alpha: scale, a: q + r0 * C3, lda: C3, b: kt + c0 * D, ldb: Bc,
                               c: p, ldc: Bc)
-                        for r in 0..<rows {
-                            let row = p + r * Bc
-                            _ = maskedALiBiScores(row, keys: keys, visible: r0 + r - c0 + 1, firstKey: c0, slope: slopes[h])
-                            _ = exponentiate(row, keys: keys, minus: l[r0 + r])
-                        }
+                        probabilities(p, ld: Bc, rows: rows, keys: keys, firstQuery: r0, firstKey: c0, slope: slopes[h], lse: l + r0)
                         // dV [keys, D] (+)= p^T dO
                         sgemm(transA: true, m: keys, n: D, k: rows, a: p, lda: Bc, b: dO + r0 * C, ldb: C,
                               beta: first, c: dv + c0 * C3, ldc: C3)
                         // dP [rows, keys] = dO v^T; dS = p * (dP - delta), in place
                         sgemm(m: rows, n: keys, k: D, a: dO + r0 * C, lda: C, b: vt + c0 * D, ldb: Bc, c: dp, ldc: Bc)
-                        for r in 0..<rows { softmaxBackwardRow(dp + r * Bc, probabilities: p + r * Bc, keys: keys, delta: delta[r0 + r]) }
+                        softmaxBackward(dp, probabilities: p, ld: Bc, rows: rows, keys: keys, delta: delta + r0)
                         // dK [keys, D] (+)= dS^T q / sqrt(D); dQ [rows, D] (+)= dS k / sqrt(D) (key tile 0 reaches every query tile first)
                         sgemm(transA: true, m: keys, n: D, k: rows, alpha: scale, a: dp, lda: Bc, b: q + r0 * C3, ldb: C3,
                               beta: first, c: dk + c0 * C3, ldc: C3)
@@ -148,64 +144,114 @@ public enum Attention {
 
     /// dst [tiles, columns, tile] = src [rows, columns] (row stride ld) cut into tiles of `tile` rows,
     /// each transposed (the last tile's missing rows are left as they are): a tile is then a plain
-    /// [columns, tile] matrix with row stride `tile`, for products by src^T.
+    /// [columns, tile] matrix with row stride `tile`, for products by src^T. Sixteen rows at a time
+    /// (one column of them gathered into a vector, stored whole): 2-4x the speed of one float at a
+    /// time, whose stores went 256 bytes apart.
     static func transposeTiles(_ src: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int, tile: Int,
                                into dst: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
+        var r = 0
+        while r < rows {
             let t = dst + (r / tile) * columns * tile + r % tile
-            for c in 0..<columns { t[c * tile] = src[r * ld + c] }
+            let s = src + r * ld
+            if r % tile + 16 <= tile && r + 16 <= rows {
+                for c in 0..<columns {
+                    store(Vec(s[c], s[ld + c], s[2 * ld + c], s[3 * ld + c], s[4 * ld + c], s[5 * ld + c], s[6 * ld + c], s[7 * ld + c],
+                              s[8 * ld + c], s[9 * ld + c], s[10 * ld + c], s[11 * ld + c], s[12 * ld + c], s[13 * ld + c],
+                              s[14 * ld + c], s[15 * ld + c]), t + c * tile)
+                }
+                r += 16
+            } else {
+                for c in 0..<columns { t[c * tile] = s[c] }
+                r += 1
+            }
         }
     }
 
     static let ramp = Vec((0..<16).map { Float($0) })   // 0, 1, ..., 15: key offsets within a vector
 
-    // The row kernels below stay out of line: inlined into the tile loops (measured before vexp was
-    // @_transparent), their vexp was left as a call (16 lanes through memory), 3-4% slower forward
-    // + backward at B=4, H=8, T=512, D=64.
+    // The tile kernels below run over all rows of a tile in one call, each row's vectors inlined
+    // (a call per row and kernel cost about as much as the row's arithmetic), and mask keys by a
+    // vector compare of their index with the query's (one instruction, where a partly visible
+    // vector was loaded lane by lane).
 
-    /// One query's scores over a key tile [keys], keys firstKey..<firstKey+keys, of which the first
-    /// `visible` are at or before the query: adds slope * s to key s's score and sets the others
-    /// to -inf, in place. Returns the row's max (-inf when no key is visible).
+    /// Scores of a tile p [rows, keys] (row stride ld) for queries firstQuery..< and keys firstKey..<:
+    /// adds slope * s to key s's score and sets keys after the query to -inf, in place;
+    /// rowMax [rows] = each row's max (-inf when no key is visible).
     @inline(never)
-    static func maskedALiBiScores(_ row: UnsafeMutablePointer<Float>, keys n: Int, visible: Int, firstKey: Int,
-                                  slope: Float) -> Float {
+    static func maskedALiBiScores(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, keys n: Int, firstQuery: Int,
+                                  firstKey: Int, slope: Float, rowMax: UnsafeMutablePointer<Float>) {
         let ramp = Self.ramp
-        var mx = Vec(repeating: -.infinity)
-        @_transparent func score(_ i: Int, _ lanes: Int) {
-            let shown = min(lanes, max(0, visible - i))
-            let s = load(row + i, count: shown, fill: -.infinity) + slope * (ramp + Float(firstKey + i))
-            store(s, row + i, count: lanes)
-            mx = vmax(mx, s)
+        for r in 0..<rows {
+            let row = p + r * ld
+            let visible = Float(firstQuery + r - firstKey + 1)   // the tile's keys below this are at or before the query
+            var mx = Vec(repeating: -.infinity)
+            @_transparent func score(_ i: Int, _ lanes: Int) {
+                let key = ramp + Float(i)
+                // a tail's padding lanes load -inf, which the slope leaves -inf
+                let s = (load(row + i, count: lanes, fill: -.infinity) + slope * (key + Float(firstKey)))
+                    .replacing(with: -.infinity, where: key .>= visible)
+                store(s, row + i, count: lanes)
+                mx = vmax(mx, s)
+            }
+            forEachVector(n, score)
+            rowMax[r] = laneMax(mx)
         }
-        forEachVector(n, score)
-        return laneMax(mx)
     }
 
-    /// row[s] = exp(row[s] - shift) [keys], exactly 0 where row[s] is -inf (masked); returns their sum.
+    /// p [rows, keys] = exp(p - shift[r]) row by row, exactly 0 where p is -inf (masked);
+    /// sums [rows] = each row's sum.
     @inline(never)
-    static func exponentiate(_ row: UnsafeMutablePointer<Float>, keys n: Int, minus shift: Float) -> Float {
-        let sv = Vec(repeating: shift)
-        var acc = Vec()
-        @_transparent func exponentiate(_ i: Int, _ lanes: Int) {
-            let x = load(row + i, count: lanes, fill: -.infinity)
-            let e = vexp(x - sv).replacing(with: 0, where: x .== -.infinity)
-            store(e, row + i, count: lanes)
-            acc += e
+    static func exponentiate(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, keys n: Int, minus shift: UnsafePointer<Float>,
+                             sums: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = p + r * ld
+            let sv = Vec(repeating: shift[r])
+            var acc = Vec()
+            @_transparent func exponentiate(_ i: Int, _ lanes: Int) {
+                let x = load(row + i, count: lanes, fill: -.infinity)
+                let e = vexp(x - sv).replacing(with: 0, where: x .== -.infinity)
+                store(e, row + i, count: lanes)
+                acc += e
+            }
+            forEachVector(n, exponentiate)
+            sums[r] = laneSum(acc)
         }
-        forEachVector(n, exponentiate)
-        return laneSum(acc)
     }
 
-    /// Softmax's backward for one query's key tile: dS = p * (dP - delta), delta = rowsum(dO * O)
-    /// (= the full row's sum of p * dP), in place over dP [keys].
+    /// Backward's probabilities of a tile, from its scores p [rows, keys] = q k^T / sqrt(D) (row
+    /// stride ld), queries firstQuery..< (lse [rows] theirs), keys firstKey..<: p = exp(score +
+    /// slope * s - lse), 0 for keys after the query, in place. The same floats as
+    /// `maskedALiBiScores` then `exponentiate` by lse, in one pass.
     @inline(never)
-    static func softmaxBackwardRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
-                                   keys n: Int, delta: Float) {
-        let dv = Vec(repeating: delta)
-        @_transparent func backward(_ i: Int, _ lanes: Int) {
-            store(load(p + i, count: lanes) * (load(dp + i, count: lanes) - dv), dp + i, count: lanes)
+    static func probabilities(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, keys n: Int, firstQuery: Int,
+                              firstKey: Int, slope: Float, lse: UnsafePointer<Float>) {
+        let ramp = Self.ramp
+        for r in 0..<rows {
+            let row = p + r * ld
+            let visible = Float(firstQuery + r - firstKey + 1)
+            let shift = Vec(repeating: lse[r])
+            @_transparent func probability(_ i: Int, _ lanes: Int) {
+                let key = ramp + Float(i)
+                let s = load(row + i, count: lanes) + slope * (key + Float(firstKey))
+                store(vexp(s - shift).replacing(with: 0, where: key .>= visible), row + i, count: lanes)
+            }
+            forEachVector(n, probability)
         }
-        forEachVector(n, backward)
+    }
+
+    /// Softmax's backward for a tile: dS = p * (dP - delta), delta [rows] = rowsum(dO * O) per query
+    /// (= the full row's sum of p * dP), in place over dP [rows, keys] (row stride ld, as p's).
+    @inline(never)
+    static func softmaxBackward(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, ld: Int,
+                                rows: Int, keys n: Int, delta: UnsafePointer<Float>) {
+        for r in 0..<rows {
+            let dpr = dp + r * ld, pr = p + r * ld
+            let dv = Vec(repeating: delta[r])
+            @_transparent func backward(_ i: Int, _ lanes: Int) {
+                store(load(pr + i, count: lanes) * (load(dpr + i, count: lanes) - dv), dpr + i, count: lanes)
+            }
+            forEachVector(n, backward)
+        }
     }
 
     /// x [n] *= factor.
