@@ -15,6 +15,8 @@ public struct StepResult: Sendable {
     public let lr: Double
     public let skipped: Bool           // non-finite loss or gradient: no update
     public let seconds: Double
+    /// Where `seconds` went on this rank.
+    public var phases = StepPhases()
     /// The run's end-of-iteration flags, summed over the ranks (`step(flags:)`); empty without.
     public var flags: [Double] = []
     /// This rank's samples of each of the source's datasets (languages) in this step; empty when
@@ -127,7 +129,7 @@ public final class TrainStep {
     /// flags, read once backward is done) travel in the step's one collective with the loss and
     /// the gradient norm; the result carries their sums over the ranks.
     public func step(flags: () -> [Double] = { [] }) throws -> StepResult {
-        let start = DispatchTime.now().uptimeNanoseconds
+        var clock = PhaseClock()
         let stepStart = progress.consumedSamples
         // This step's micro-batches. Every source fills whole windows (T + 1 tokens, no padding), so
         // the global batch always has global_batch_size x T targets: the mean loss needs no collective.
@@ -142,8 +144,10 @@ public final class TrainStep {
         for m in 0..<accumulation { loader.countComponents(stepStart: stepStart, micro: m, into: &samplesPerComponent) }
         let targets = Double(job.batch.globalBatchSize * job.model.sequenceLength)
         let scale = Float(1 / targets)
+        clock.charge(.data)
 
         model.grads.zero()
+        clock.charge(.zeroGradients)
         var lossSum = 0.0
         let iteration = progress.iteration + 1
         FaultInjection.reached(.forward, iteration: iteration)
@@ -151,14 +155,18 @@ public final class TrainStep {
             acts.tokens = microTokens[m]
             acts.targets = microTargets[m]
             model.forward(acts)
+            clock.charge(.forward)
             lossSum += model.loss(acts, gradientScale: scale).loss
+            clock.charge(.loss)
             let last = m == accumulation - 1
             if last { buckets?.begin(tokens: microTokens[m]) }
             let observer: GradientObserver? = last ? buckets : nil
             model.backward(acts, observer: last && FaultInjection.armed(.backward) ? FaultAtFirstGradient(observer, iteration: iteration) : observer)
+            clock.charge(.backward)
         }
         FaultInjection.reached(.allreduce, iteration: iteration)
         try buckets?.finish()
+        clock.charge(.gradientWait)
         // The global norm from each rank's shard's sum of squares (the shards of ZeRO stage 1 even
         // at stage 0, so both stages compute it alike), summed with the loss and the run's flags in
         // the step's one all-reduce: every rank gets the same norm and takes the same decisions.
@@ -173,6 +181,7 @@ public final class TrainStep {
         progress.iteration += 1
         let lr = schedule.lr(consumedSamples: progress.consumedSamples)
         let skipped = !loss.isFinite || !gradNorm.isFinite
+        clock.charge(.norm)
         if skipped {
             progress.skippedIterations += 1
             progress.consecutiveSkips += 1
@@ -185,12 +194,13 @@ public final class TrainStep {
             let gradScale: Float = (clip > 0 && gradNorm > clip) ? Float(clip / (gradNorm + 1e-6)) : 1
             optimizer.update(params: model.params, grads: model.grads, lr: lr, gradScale: gradScale)
             progress.optimizerStep = optimizer.step
+            clock.charge(.optimizer)
             // Compute-only benchmarks (`.skipped`) send nothing, the parameters' gather included.
             if buckets?.mode != .skipped { try gatherParameters() }
+            clock.charge(.parameterGather)
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: seconds,
-                          flags: Array(totals.dropFirst(2)), samplesPerComponent: samplesPerComponent)
+        return StepResult(iteration: progress.iteration, loss: loss, gradNorm: gradNorm, lr: lr, skipped: skipped, seconds: clock.phases.total,
+                          phases: clock.phases, flags: Array(totals.dropFirst(2)), samplesPerComponent: samplesPerComponent)
     }
 }
 

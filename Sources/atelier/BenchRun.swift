@@ -27,6 +27,9 @@ struct BenchReport: Codable {
     let needed_mb: Double
     let rss_over_needed: Double
     let loss: Double
+    /// Rank 0's median seconds per step in each phase of `StepPhases` (data, zero_gradients,
+    /// forward, loss, backward, gradient_wait, norm, optimizer, parameter_gather).
+    let phase_s_median: [String: Double]
 
     var text: String {
         func f(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
@@ -37,6 +40,7 @@ struct BenchReport: Codable {
         tokens/s: \(f(tokens_per_s, 0)) (\(f(tokens_per_s_per_rank, 0)) per rank)
         model TFLOP/s per rank: \(f(model_tflops_per_rank, 3)); sgemm peak per rank: \(f(sgemm_peak_gflops_per_rank)) GFLOP/s
         MFU: \(f(100 * mfu))%
+        step phases, rank 0, medians: \(StepPhases.Phase.allCases.map { "\($0.rawValue) \(f(phase_s_median[$0.rawValue] ?? 0, 3)) s" }.joined(separator: ", "))
         peak RSS per rank: \(f(peak_rss_mb, 0)) MB; estimated per rank (atelier estimate): \(f(needed_mb, 0)) MB; ratio \(f(rss_over_needed, 2))
         """
     }
@@ -58,13 +62,17 @@ struct BenchRun {
         let source = RandomTokenSource(vocabSize: job.model.vocabSize, sequenceLength: job.model.sequenceLength, seed: job.seed)
         let step = try TrainStep(job: job, comm: comm, source: source)
         var times: [Double] = []
+        var phases: [StepPhases] = []
         var loss = 0.0
         for i in 0..<(warmup + steps) {
             try comm.barrier()
             let start = DispatchTime.now().uptimeNanoseconds
             let r = try step.step()
             try comm.barrier()
-            if i >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            if i >= warmup {
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                phases.append(r.phases)
+            }
             loss = r.loss
         }
         try comm.barrier()
@@ -84,6 +92,7 @@ struct BenchRun {
             tokens_per_s: tokensPerSecond, tokens_per_s_per_rank: tokensPerSecond / Double(comm.size),
             model_tflops_per_rank: flopsPerRank / 1e12, sgemm_peak_gflops_per_rank: peak[0] / 1e9,
             mfu: flopsPerRank / peak[0], peak_rss_mb: rss[0] / 1e6, needed_mb: needed / 1e6,
-            rss_over_needed: rss[0] / needed, loss: loss)
+            rss_over_needed: rss[0] / needed, loss: loss,
+            phase_s_median: Dictionary(uniqueKeysWithValues: StepPhases.Phase.allCases.map { phase in (phase.rawValue, median(phases.map { $0[phase] })) }))
     }
 }

@@ -50,6 +50,24 @@ final class TrainStepTests: XCTestCase {
         XCTAssertTrue(first.gradNorm > 0 && first.gradNorm.isFinite)
     }
 
+    /// The phases cover the step: they add up to its time, the work phases took time, and on one
+    /// rank there is nothing to gather; a skipped step has no optimizer or gather time.
+    func testStepPhasesAddUpToTheStepTime() throws {
+        let step = try makeStep(["batch.global_batch_size=8"])   // 2 micro-batches per step
+        let r = try step.step()
+        XCTAssertEqual(r.phases.total, r.seconds, accuracy: 1e-9)
+        XCTAssertEqual(r.phases.seconds.count, StepPhases.Phase.allCases.count)
+        for phase in StepPhases.Phase.allCases { XCTAssertGreaterThanOrEqual(r.phases[phase], 0, phase.rawValue) }
+        for phase in [StepPhases.Phase.forward, .loss, .backward, .optimizer] { XCTAssertGreaterThan(r.phases[phase], 0, phase.rawValue) }
+        XCTAssertLessThan(r.phases[.parameterGather], r.phases[.optimizer], "one rank: no shards to gather")
+        step.model.params[step.model.layout.finalNormWeight] = .nan
+        let skipped = try step.step()
+        XCTAssertTrue(skipped.skipped)
+        XCTAssertEqual(skipped.phases[.optimizer], 0)
+        XCTAssertEqual(skipped.phases[.parameterGather], 0)
+        XCTAssertEqual(skipped.phases.total, skipped.seconds, accuracy: 1e-9)
+    }
+
     func testNonFiniteStepsAreSkippedThenAbort() throws {
         let step = try makeStep()
         _ = try step.step()
