@@ -167,12 +167,23 @@ public enum Attention {
         }
     }
 
-    static let ramp = Vec((0..<16).map { Float($0) })   // 0, 1, ..., 15: key offsets within a vector
+    /// 0, 1, ..., 15: key offsets within a vector (a constant, so the hot loops read it from no global).
+    @inline(__always) static var ramp: Vec { Vec(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) }
 
     // The tile kernels below run over all rows of a tile in one call, each row's vectors inlined
     // (a call per row and kernel cost about as much as the row's arithmetic), and mask keys by a
     // vector compare of their index with the query's (one instruction, where a partly visible
     // vector was loaded lane by lane).
+
+    /// Lanes i..<i+lanes of one query's scores over a key tile (keys firstKey..<) with ALiBi added,
+    /// score + slope * s for key s, and which of them are keys after the query: the tile's keys
+    /// from `visible` on. A tail's padding lanes load -inf, which the slope leaves -inf.
+    @_transparent
+    static func alibiScores(_ row: UnsafePointer<Float>, _ i: Int, _ lanes: Int, firstKey: Int, slope: Float,
+                            visible: Float) -> (scores: Vec, masked: SIMDMask<Vec.MaskStorage>) {
+        let key = ramp + Float(i)
+        return (load(row + i, count: lanes, fill: -.infinity) + slope * (key + Float(firstKey)), key .>= visible)
+    }
 
     /// Scores of a tile p [rows, keys] (row stride ld) for queries firstQuery..< and keys firstKey..<:
     /// adds slope * s to key s's score and sets keys after the query to -inf, in place;
@@ -180,16 +191,13 @@ public enum Attention {
     @inline(never)
     static func maskedALiBiScores(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, keys n: Int, firstQuery: Int,
                                   firstKey: Int, slope: Float, rowMax: UnsafeMutablePointer<Float>) {
-        let ramp = Self.ramp
         for r in 0..<rows {
             let row = p + r * ld
             let visible = Float(firstQuery + r - firstKey + 1)   // the tile's keys below this are at or before the query
             var mx = Vec(repeating: -.infinity)
             @_transparent func score(_ i: Int, _ lanes: Int) {
-                let key = ramp + Float(i)
-                // a tail's padding lanes load -inf, which the slope leaves -inf
-                let s = (load(row + i, count: lanes, fill: -.infinity) + slope * (key + Float(firstKey)))
-                    .replacing(with: -.infinity, where: key .>= visible)
+                let (scores, masked) = alibiScores(row, i, lanes, firstKey: firstKey, slope: slope, visible: visible)
+                let s = scores.replacing(with: -.infinity, where: masked)
                 store(s, row + i, count: lanes)
                 mx = vmax(mx, s)
             }
@@ -225,15 +233,13 @@ public enum Attention {
     @inline(never)
     static func probabilities(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, keys n: Int, firstQuery: Int,
                               firstKey: Int, slope: Float, lse: UnsafePointer<Float>) {
-        let ramp = Self.ramp
         for r in 0..<rows {
             let row = p + r * ld
             let visible = Float(firstQuery + r - firstKey + 1)
             let shift = Vec(repeating: lse[r])
             @_transparent func probability(_ i: Int, _ lanes: Int) {
-                let key = ramp + Float(i)
-                let s = load(row + i, count: lanes) + slope * (key + Float(firstKey))
-                store(vexp(s - shift).replacing(with: 0, where: key .>= visible), row + i, count: lanes)
+                let (scores, masked) = alibiScores(row, i, lanes, firstKey: firstKey, slope: slope, visible: visible)
+                store(vexp(scores - shift).replacing(with: 0, where: masked), row + i, count: lanes)
             }
             forEachVector(n, probability)
         }
