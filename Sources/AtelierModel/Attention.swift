@@ -280,11 +280,10 @@ public enum Attention {
     /// One query's scores over keys 0..<n [n] -> probabilities: adds slope * s to key s's score,
     /// then softmax, in place.
     static func softmaxALiBiRow(_ row: UnsafeMutablePointer<Float>, keys n: Int, slope: Float) {
-        let ramp = Self.ramp
         // a tail's padding lanes hold -inf: they do not change the max, and exp gives them 0
         var mx = Vec(repeating: -.infinity)
         @_transparent func score(_ i: Int, _ lanes: Int) {
-            let s = load(row + i, count: lanes, fill: -.infinity) + slope * (ramp + Float(i))
+            let s = alibiScores(row, i, lanes, firstKey: 0, slope: slope, visible: Float(n)).scores   // every key is visible
             store(s, row + i, count: lanes); mx = vmax(mx, s)
         }
         forEachVector(n, score)
