@@ -1,12 +1,28 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Modules follow the data flow: job file -> data -> model -> distributed step -> checkpoint -> accounting -> report -> CLI.
 // The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5,
 // CPostgreSQL -> PostgreSQL); nothing else imports their headers.
-// The element-wise kernels (SIMD16<Float>) compile to AVX2 and FMA: every machine of this kind has
-// them (AMD EPYC Zen 3 and later); without, Swift targets SSE2 and each 16-lane op takes 4 instructions.
-let vectorISA: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+// The element-wise kernels (SIMD16<Float>) compile for the building machine's vector level:
+// x86-64-v4 (AVX-512: one instruction per 16-lane op) where /proc/cpuinfo shows AVX-512, else
+// x86-64-v3 (AVX2 and FMA: every machine of this kind has them; SSE2, Swift's default, takes 4).
+// ATELIER_VECTOR_ISA=x86-64-v3 builds for AVX2 on an AVX-512 machine, for a cluster whose nodes
+// differ; a binary run on a CPU without its level refuses to start (BLASRuntime.missingVectorExtensions).
+let buildISA = vectorLevel()
+let vectorISA: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(buildISA)"])]
+// Tells BLASRuntime which level the kernels were built for, so the binary can check the CPU.
+let vectorISADefine: [SwiftSetting] = buildISA == "x86-64-v4" ? [.define("ATELIER_VECTOR_ISA_V4")] : []
+
+func vectorLevel() -> String {
+    if let chosen = ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"], ["x86-64-v3", "x86-64-v4"].contains(chosen) {
+        return chosen
+    }
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+    return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains) ? "x86-64-v4" : "x86-64-v3"
+}
 
 let package = Package(
     name: "Atelier",
@@ -38,7 +54,7 @@ let package = Package(
 
         // Thin Swift faces of the C libraries.
         .target(name: "MPI", dependencies: ["CMPI"]),
-        .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+        .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: vectorISADefine),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "PostgreSQL", dependencies: ["CPostgreSQL"]),
 

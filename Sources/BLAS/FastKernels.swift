@@ -61,12 +61,27 @@ extension BLASRuntime {
         return "OpenBLAS kernels: \(coreName) (could not re-execute with \(changes.map { "\($0.name)=\($0.value)" }.joined(separator: " ")), errno \(errno); set them yourself)"
     }
 
-    /// The instruction-set extensions atelier's own kernels are compiled for (x86-64-v3, Package.swift)
-    /// that this CPU lacks, as /proc/cpuinfo names them; empty where all are there or /proc is absent.
+    /// The vector level atelier's own kernels were compiled for (Package.swift's `vectorISA`: the
+    /// building machine's, or ATELIER_VECTOR_ISA).
+    #if ATELIER_VECTOR_ISA_V4
+    public static let vectorISA = "x86-64-v4"
+    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe",
+                                   "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
+    #else
+    public static let vectorISA = "x86-64-v3"
+    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
+    #endif
+
+    /// The instruction-set extensions of `vectorISA` that this CPU lacks, as /proc/cpuinfo names
+    /// them; empty where all are there or /proc is absent.
     public static func missingVectorExtensions() -> [String] {
-        let flags = cpuFlags()
+        missingVectorExtensions(cpuFlags: cpuFlags())
+    }
+
+    /// Those of `vectorISA`'s extensions not in `cpuFlags` (none when the flags are unknown).
+    public static func missingVectorExtensions(cpuFlags flags: Set<String>) -> [String] {
         guard !flags.isEmpty else { return [] }
-        return ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"].filter { !flags.contains($0) }
+        return vectorExtensions.filter { !flags.contains($0) }
     }
 
     /// The CPU feature flags of /proc/cpuinfo's first processor.

@@ -10,7 +10,7 @@ struct Atelier: ParsableCommand {
     static func main() {
         let missing = BLASRuntime.missingVectorExtensions()
         guard missing.isEmpty else {
-            FileHandle.standardError.write(Data("atelier: error: this CPU lacks \(missing.joined(separator: ", ")), which atelier's kernels are compiled for (x86-64-v3: AVX2 and FMA, Package.swift's vectorISA); rebuild without that setting to run here\n".utf8))
+            FileHandle.standardError.write(Data("atelier: error: this CPU lacks \(missing.joined(separator: ", ")), which atelier's kernels were compiled for (\(BLASRuntime.vectorISA), the level of the machine that built them: Package.swift's vectorISA); rebuild on this machine, or for all your nodes with ATELIER_VECTOR_ISA=x86-64-v3 swift build -c release\n".utf8))
             Glibc.exit(1)
         }
         do {

@@ -1,4 +1,5 @@
 import BLAS
+import Foundation
 import XCTest
 
 final class BLASTests: XCTestCase {
@@ -32,6 +33,22 @@ final class BLASTests: XCTestCase {
                                                                environment: ["OPENBLAS_CORETYPE": "Haswell"]), "the user's choice wins")
         XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512,
                                                                environment: ["ATELIER_OPENBLAS_REEXEC": "1"]), "never loops")
+    }
+
+    /// The kernels' vector level is the building machine's (Package.swift), and a CPU without one of
+    /// its extensions is named before anything runs.
+    func testVectorLevelFollowsTheBuildingMachineAndIsChecked() throws {
+        let avx512 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        if ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"] == nil {
+            XCTAssertEqual(BLASRuntime.vectorISA, avx512.allSatisfy(flags.contains) ? "x86-64-v4" : "x86-64-v3")
+        }
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(), [], "the machine that built the tests runs them")
+        let avx2Machine: Set<String> = ["sse2", "avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: avx2Machine), BLASRuntime.vectorISA == "x86-64-v4" ? avx512 : [])
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: ["sse2", "avx", "movbe"]).prefix(4), ["avx2", "fma", "bmi1", "bmi2"])
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: []), [], "no /proc/cpuinfo: no refusal")
     }
 
     func testEnvironmentChangesBeforeReexecution() {
