@@ -5,23 +5,25 @@ import PackageDescription
 // Modules follow the data flow: job file -> data -> model -> distributed step -> checkpoint -> accounting -> report -> CLI.
 // The C libraries each sit behind one thin Swift module (CMPI -> MPI, COpenBLAS -> BLAS, CHDF5 -> HDF5,
 // CPostgreSQL -> PostgreSQL); nothing else imports their headers.
-// The element-wise kernels (SIMD16<Float>) compile for the building machine's vector level:
-// x86-64-v4 (AVX-512: one instruction per 16-lane op) where /proc/cpuinfo shows AVX-512, else
-// x86-64-v3 (AVX2 and FMA: every machine of this kind has them; SSE2, Swift's default, takes 4).
-// ATELIER_VECTOR_ISA=x86-64-v3 builds for AVX2 on an AVX-512 machine, for a cluster whose nodes
-// differ; a binary run on a CPU without its level refuses to start (BLASRuntime.missingVectorExtensions).
+// The model's element-wise kernels (AtelierModel's SIMD16<Float>) compile to AVX2 and FMA
+// (x86-64-v3): every machine of this kind has them; SSE2, Swift's default, takes 4 instructions per
+// 16-lane op. `ATELIER_VECTOR_ISA=x86-64-v4 swift build -c release` compiles them for AVX-512 (one
+// instruction each; 25-41 % less time for those that compute: docs/benchmarks.md), for nodes that
+// all have it. A variable and not the building machine's /proc/cpuinfo: SwiftPM caches the
+// evaluated manifest by its text and environment, so a build on another node could reuse it.
+// A binary started on a CPU without its level refuses to start (Sources/BLAS/VectorLevel.swift).
 let buildISA = vectorLevel()
 let vectorISA: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(buildISA)"])]
 // Tells BLASRuntime which level the kernels were built for, so the binary can check the CPU.
 let vectorISADefine: [SwiftSetting] = buildISA == "x86-64-v4" ? [.define("ATELIER_VECTOR_ISA_V4")] : []
 
 func vectorLevel() -> String {
-    if let chosen = ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"], ["x86-64-v3", "x86-64-v4"].contains(chosen) {
-        return chosen
+    let levels = ["x86-64-v3", "x86-64-v4"]
+    guard let chosen = ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"] else { return levels[0] }
+    guard levels.contains(chosen) else {
+        fatalError("ATELIER_VECTOR_ISA=\(chosen) is not a vector level atelier builds for: use x86-64-v3 (AVX2, the default) or x86-64-v4 (AVX-512)")
     }
-    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-    return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains) ? "x86-64-v4" : "x86-64-v3"
+    return chosen
 }
 
 let package = Package(

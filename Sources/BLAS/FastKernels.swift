@@ -13,7 +13,7 @@ extension BLASRuntime {
     public static func shouldSelectAVX512Kernels(coreName: String, cpuFlags: Set<String>, environment: [String: String]) -> Bool {
         environment[reexecMarker] == nil
             && environment["OPENBLAS_CORETYPE"] == nil
-            && ["avx512f", "avx512dq", "avx512bw", "avx512vl"].allSatisfy(cpuFlags.contains)
+            && avx512Extensions.allSatisfy(cpuFlags.contains)
             && !avx512Kernels.contains(coreName.lowercased())
     }
 
@@ -59,44 +59,6 @@ extension BLASRuntime {
         execv("/proc/self/exe", &argv)
         // execv returns only on failure: carry on with the settings we have.
         return "OpenBLAS kernels: \(coreName) (could not re-execute with \(changes.map { "\($0.name)=\($0.value)" }.joined(separator: " ")), errno \(errno); set them yourself)"
-    }
-
-    /// The vector level atelier's own kernels were compiled for (Package.swift's `vectorISA`: the
-    /// building machine's, or ATELIER_VECTOR_ISA).
-    #if ATELIER_VECTOR_ISA_V4
-    public static let vectorISA = "x86-64-v4"
-    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe",
-                                   "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
-    #else
-    public static let vectorISA = "x86-64-v3"
-    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
-    #endif
-
-    /// The instruction-set extensions of `vectorISA` that this CPU lacks, as /proc/cpuinfo names
-    /// them; empty where all are there or /proc is absent.
-    public static func missingVectorExtensions() -> [String] {
-        missingVectorExtensions(cpuFlags: cpuFlags())
-    }
-
-    /// Those of `vectorISA`'s extensions not in `cpuFlags` (none when the flags are unknown).
-    public static func missingVectorExtensions(cpuFlags flags: Set<String>) -> [String] {
-        guard !flags.isEmpty else { return [] }
-        return vectorExtensions.filter { !flags.contains($0) }
-    }
-
-    /// The CPU feature flags of /proc/cpuinfo's first processor.
-    static func cpuFlags() -> Set<String> {
-        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0 {
-            let text = String(cString: line!)
-            guard text.hasPrefix("flags") else { continue }
-            return Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-        }
-        return []
     }
 
     static func environment() -> [String: String] {

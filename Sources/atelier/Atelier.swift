@@ -10,8 +10,8 @@ struct Atelier: ParsableCommand {
     static func main() {
         let missing = BLASRuntime.missingVectorExtensions()
         guard missing.isEmpty else {
-            FileHandle.standardError.write(Data("atelier: error: this CPU lacks \(missing.joined(separator: ", ")), which atelier's kernels were compiled for (\(BLASRuntime.vectorISA), the level of the machine that built them: Package.swift's vectorISA); rebuild on this machine, or for all your nodes with ATELIER_VECTOR_ISA=x86-64-v3 swift build -c release\n".utf8))
-            Glibc.exit(1)
+            FileHandle.standardError.write(Data("atelier: error: \(BLASRuntime.vectorLevelRefusal(missing: missing))\n".utf8))
+            Glibc.exit(2)
         }
         do {
             var command = try parseAsRoot()
@@ -30,7 +30,8 @@ struct Atelier: ParsableCommand {
           atelier train jobs/quickstart/quickstart.toml --set train.iterations=50
 
         Exit codes: 0 done; 1 runtime failure; 2 bad input (job file, --set, data, ranks that
-        disagree, a bad cluster profile, a working group over budget), nothing created on disk;
+        disagree, a bad cluster profile, a working group over budget, a binary built for a CPU this
+        one is not), nothing created on disk;
         3 training diverged (too many skipped iterations); 4 stopped by SIGTERM/SIGUSR1 after a checkpoint;
         5 a collective stalled (a rank did not arrive within distributed.collective_timeout_seconds).
         After 1, 4 or 5, running the same command again resumes from the last checkpoint.

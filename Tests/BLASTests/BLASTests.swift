@@ -25,7 +25,7 @@ final class BLASTests: XCTestCase {
     }
 
     func testKernelChoice() {
-        let avx512: Set<String> = ["avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"]
+        let avx512 = Set(BLASRuntime.avx512Extensions + ["fma"])
         XCTAssertTrue(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: avx512, environment: [:]))
         XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Cooperlake", cpuFlags: avx512, environment: [:]))
         XCTAssertFalse(BLASRuntime.shouldSelectAVX512Kernels(coreName: "Haswell", cpuFlags: ["avx2", "fma"], environment: [:]))
@@ -35,24 +35,27 @@ final class BLASTests: XCTestCase {
                                                                environment: ["ATELIER_OPENBLAS_REEXEC": "1"]), "never loops")
     }
 
-    /// The kernels' vector level is the building machine's (Package.swift), and a CPU without one of
-    /// its extensions is named before anything runs.
-    func testVectorLevelFollowsTheBuildingMachineAndIsChecked() throws {
-        let avx512 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
-        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-        if ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"] == nil {
-            XCTAssertEqual(BLASRuntime.vectorISA, avx512.allSatisfy(flags.contains) ? "x86-64-v4" : "x86-64-v3")
-        }
+    /// The kernels' vector level is the one the build asked for (x86-64-v3 unless ATELIER_VECTOR_ISA
+    /// said x86-64-v4), and a CPU without one of its extensions is named before anything runs.
+    func testVectorLevelIsTheChosenOneAndIsChecked() {
+        let chosen = ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"] ?? "x86-64-v3"
+        XCTAssertEqual(BLASRuntime.vectorISA, chosen, "the tests run with the environment they were built with")
+        XCTAssertTrue(BLASRuntime.cpuFlags().isSuperset(of: ["avx2", "fma"]), "/proc/cpuinfo's flags are read")
         XCTAssertEqual(BLASRuntime.missingVectorExtensions(), [], "the machine that built the tests runs them")
         let avx2Machine: Set<String> = ["sse2", "avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
-        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: avx2Machine), BLASRuntime.vectorISA == "x86-64-v4" ? avx512 : [])
-        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: ["sse2", "avx", "movbe"]).prefix(4), ["avx2", "fma", "bmi1", "bmi2"])
+        let avx512 = BLASRuntime.avx512Extensions
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: avx2Machine), chosen == "x86-64-v4" ? avx512 : [])
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: avx2Machine.union(avx512)), [])
+        XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: ["sse2", "avx", "movbe"]).prefix(5), ["avx2", "fma", "bmi1", "bmi2", "f16c"])
         XCTAssertEqual(BLASRuntime.missingVectorExtensions(cpuFlags: []), [], "no /proc/cpuinfo: no refusal")
+        XCTAssertTrue(BLASRuntime.vectorLevelRefusal(missing: ["avx2", "fma"]).contains("need x86-64-v3"))
+        if chosen == "x86-64-v4" {
+            XCTAssertTrue(BLASRuntime.vectorLevelRefusal(missing: avx512).contains("without ATELIER_VECTOR_ISA"))
+        }
     }
 
     func testEnvironmentChangesBeforeReexecution() {
-        let avx512: Set<String> = ["avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"]
+        let avx512 = Set(BLASRuntime.avx512Extensions + ["fma"])
         func names(_ core: String, _ flags: Set<String>, _ env: [String: String]) -> [String] {
             BLASRuntime.environmentChanges(coreName: core, cpuFlags: flags, environment: env).map { "\($0.name)=\($0.value)" }
         }
