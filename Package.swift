@@ -1,5 +1,4 @@
 // swift-tools-version:6.0
-import Foundation
 import PackageDescription
 
 // Modules follow the data flow: job file -> data -> model -> distributed step -> checkpoint -> accounting -> report -> CLI.
@@ -19,7 +18,7 @@ let vectorISADefine: [SwiftSetting] = buildISA == "x86-64-v4" ? [.define("ATELIE
 
 func vectorLevel() -> String {
     let levels = ["x86-64-v3", "x86-64-v4"]
-    guard let chosen = ProcessInfo.processInfo.environment["ATELIER_VECTOR_ISA"] else { return levels[0] }
+    guard let chosen = Context.environment["ATELIER_VECTOR_ISA"] else { return levels[0] }
     guard levels.contains(chosen) else {
         fatalError("ATELIER_VECTOR_ISA=\(chosen) is not a vector level atelier builds for: use x86-64-v3 (AVX2, the default) or x86-64-v4 (AVX-512)")
     }

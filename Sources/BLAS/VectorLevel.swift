@@ -10,13 +10,17 @@ extension BLASRuntime {
     /// The AVX-512 extensions of x86-64-v4, as /proc/cpuinfo names them.
     public static let avx512Extensions = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
 
+    /// The extensions of x86-64-v3 beyond the baseline that compiled code uses.
+    static let avx2Extensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
+
     #if ATELIER_VECTOR_ISA_V4
-    public static let vectorISA = "x86-64-v4"
-    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"] + avx512Extensions
+    static let builtForAVX512 = true
     #else
-    public static let vectorISA = "x86-64-v3"
-    static let vectorExtensions = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"]
+    static let builtForAVX512 = false
     #endif
+
+    public static let vectorISA = builtForAVX512 ? "x86-64-v4" : "x86-64-v3"
+    static let vectorExtensions = avx2Extensions + (builtForAVX512 ? avx512Extensions : [])
 
     /// The extensions of `vectorISA` that this CPU lacks; empty where all are there or /proc is absent.
     public static func missingVectorExtensions() -> [String] {
@@ -33,7 +37,7 @@ extension BLASRuntime {
     /// atelier does not run here.
     public static func vectorLevelRefusal(missing: [String]) -> String {
         let lacks = "this CPU lacks \(missing.joined(separator: ", "))"
-        if vectorISA == "x86-64-v4" && !missing.contains("avx2") {
+        if builtForAVX512 && !missing.contains("avx2") {
             return "\(lacks), which this atelier's kernels were compiled for (x86-64-v4, AVX-512: ATELIER_VECTOR_ISA at build time); build again without ATELIER_VECTOR_ISA (x86-64-v3, AVX2) to run on this node"
         }
         return "\(lacks): atelier's kernels need x86-64-v3 (AVX2 and FMA: Intel Haswell, AMD Zen or later)"
